@@ -1,0 +1,95 @@
+"""Service settings, read once from `FLYP_` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the workers and the command line.
+
+    With no variables set, everything runs embedded: SQLite and a filesystem message queue
+    under `data_dir`. Setting `FLYP_DATABASE_URL` and `FLYP_BROKER_URL` switches to
+    PostgreSQL and Redis without any other change.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLYP_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Directory for datasets, models, uploads and the embedded database.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite at DATA_DIR/flyp.db.")
+    broker_url: str | None = Field(None, description="Celery broker URL; default is a filesystem queue under DATA_DIR/broker.")
+    queue: str = Field("flyp", description="Celery queue that training tasks are sent to.")
+    log_level: str = Field("INFO", description="Log level of every process: DEBUG, INFO, WARNING or ERROR.")
+
+    device: str = Field("auto", description="Torch device for training and serving: auto, cpu or cuda.")
+    torch_threads: int = Field(0, ge=0, description="CPU threads per training or serving process; 0 lets torch choose.")
+
+    max_upload_bytes: int = Field(2 * GIB, gt=0, description="Largest accepted upload, in bytes.")
+    max_archive_members: int = Field(100_000, gt=0, description="Most entries an uploaded archive may contain.")
+    max_expanded_bytes: int = Field(20 * GIB, gt=0, description="Largest total size of an archive once expanded, in bytes.")
+    max_image_pixels: int = Field(50_000_000, gt=0, description="Largest image, in pixels (width x height), decoded anywhere.")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class held out for validation when no val/ split is given.")
+
+    lease_seconds: int = Field(60, gt=0, description="How long a worker's claim on a job lasts without renewal, in seconds.")
+    max_attempts: int = Field(3, gt=0, description="Attempts a job gets before a lost worker fails it.")
+
+    max_classify_images: int = Field(32, gt=0, description="Most images in one classify request.")
+    model_cache_size: int = Field(4, gt=0, description="Most models kept loaded per API process.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'flyp.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.resolved_broker_url.startswith("filesystem://")
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    def ensure_dirs(self) -> None:
+        """Create the data directory tree; every process calls this at start-up."""
+        for path in (self.datasets_dir, self.models_dir, self.uploads_dir, self.jobs_dir, self.cache_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        if self.uses_filesystem_broker:
+            (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+            (self.broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
