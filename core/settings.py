@@ -32,16 +32,19 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="CPU threads per training or serving process; 0 lets torch choose.")
 
     max_upload_bytes: int = Field(2 * GIB, gt=0, description="Largest accepted upload, in bytes.")
-    max_archive_members: int = Field(100_000, gt=0, description="Most entries an uploaded archive may contain.")
+    max_archive_members: int = Field(100_000, gt=0, description="Maximum number of entries in an uploaded archive.")
     max_expanded_bytes: int = Field(20 * GIB, gt=0, description="Largest total size of an archive once expanded, in bytes.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest image, in pixels (width x height), decoded anywhere.")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class held out for validation when no val/ split is given.")
 
     lease_seconds: int = Field(60, gt=0, description="How long a worker's claim on a job lasts without renewal, in seconds.")
     max_attempts: int = Field(3, gt=0, description="Attempts a job gets before a lost worker fails it.")
+    visibility_timeout: int = Field(
+        7 * 24 * 3600, gt=0, description="Seconds before Redis hands an unacknowledged task to another worker; keep it above the longest job."
+    )
 
-    max_classify_images: int = Field(32, gt=0, description="Most images in one classify request.")
-    model_cache_size: int = Field(4, gt=0, description="Most models kept loaded per API process.")
+    max_classify_images: int = Field(32, gt=0, description="Maximum number of images in one classify request.")
+    model_cache_size: int = Field(4, gt=0, description="Maximum number of models kept loaded per API process.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,26 @@
+"""Sends training tasks to the workers. Messages carry only the job id."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from core.broker import RUN_JOB_TASK, celery_config
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings) -> None:
+        self.queue = settings.queue
+        self.celery = Celery("flyp-api")
+        self.celery.conf.update(celery_config(settings))
+
+    def send_job(self, job_id: str) -> None:
+        self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=self.queue)
+        logger.info("job.dispatched job_id=%s queue=%s", job_id, self.queue)
+
+    def close(self) -> None:
+        self.celery.close()

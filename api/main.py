@@ -1,0 +1,46 @@
+"""Assembles the FastAPI application: routers, error handlers and per-process resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.dispatch import Dispatcher
+from api.errors import install_error_handlers
+from api.model_cache import ModelCache
+from api.routes import datasets, health, jobs, models
+from core.settings import Settings, get_settings
+from core.store.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        app.state.settings = settings
+        app.state.database = Database(settings.resolved_database_url)
+        app.state.dispatcher = Dispatcher(settings)
+        app.state.model_cache = ModelCache(max_models=settings.model_cache_size, device=settings.device)
+        logger.info("api.start data_dir=%s database=%s", settings.data_dir, app.state.database.engine.url.render_as_string(hide_password=True))
+        yield
+        app.state.dispatcher.close()
+        app.state.database.dispose()
+        logger.info("api.stop")
+
+    app = FastAPI(
+        title="FLYP finetuning service",
+        version="0.1.0",
+        description="Finetune CLIP-style models with FLYP on your labeled images, then classify with them.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (health.router, datasets.router, jobs.router, models.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,30 @@
+"""The `flyp` command: run the service, a worker, migrations, or a training run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli import service
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flyp", description="Finetune CLIP-style models with FLYP, as a service or from the command line.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    service.register(subparsers)
+    try:
+        from cli import train
+    except ImportError:  # NOTE: `flyp train` arrives with the training engine's command module.
+        train = None
+    if train is not None:
+        train.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The Celery application that runs training jobs."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.broker import celery_config
+from core.settings import get_settings
+
+
+def create_celery() -> Celery:
+    app = Celery("flyp", include=["worker.tasks"])
+    app.conf.update(celery_config(get_settings()))
+    return app
+
+
+celery_app = create_celery()
