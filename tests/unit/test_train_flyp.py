@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import TrainedModel, run_training
 from core.errors import TrainingError
 from core.inference import Classifier
 from core.manifest import DatasetManifest
 from core.training.heads import tokenize_captions
-from datasets import photo_paths
+from photo_datasets import photo_paths
+from training_helpers import TrainedModel, run_training
 
 
 def val_photos(count: int) -> list[Image.Image]:
