@@ -36,3 +36,10 @@ class InvalidRequestError(ServiceError):
 
 class PayloadTooLargeError(ServiceError):
     http_status = 413
+
+
+class TrainingError(ServiceError):
+    """An expected failure of a training job, such as unavailable weights or a non-finite loss.
+
+    The job fails with `code` and shows `message` to the user.
+    """
