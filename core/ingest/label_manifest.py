@@ -48,16 +48,23 @@ def is_manifest_name(name: str) -> bool:
     return name.casefold().endswith(MANIFEST_SUFFIXES)
 
 
-def read_label_manifest(path: Path, name: str) -> LabelManifest | None:
+def read_label_manifest(path: Path, name: str, *, max_rows: int) -> LabelManifest | None:
     """Parse the manifest file at `path` (named `name` in the archive).
 
     Returns None when the file lacks a path or a label column, so that it is not a manifest.
-    Raises ManifestError when it is one but cannot be decoded as UTF-8.
+    Raises ManifestError when it cannot be decoded as UTF-8, or when it has more lines than
+    `max_rows` plus a header (a row per image cannot outnumber the archive's entry limit).
     """
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ManifestError(f"the label manifest {name!r} is not UTF-8 text; save it as UTF-8") from None
+    lines = text.count("\n") + 1
+    if lines > max_rows + 1:
+        raise ManifestError(
+            f"the label manifest {name!r} has {lines} lines, more than the limit of {max_rows} rows "
+            "(the maximum number of archive entries); split the dataset into several uploads"
+        )
     if name.casefold().endswith((".jsonl", ".ndjson")):
         return _read_jsonl(text, name)
     return _read_csv(text, name)

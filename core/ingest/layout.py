@@ -23,7 +23,7 @@ OUTSIDE_CLASS_FOLDER = "outside_class_folder"
 _DOCUMENT_SUFFIXES = (".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".pdf", ".html", ".htm", ".xml", ".log")
 _DOCUMENT_NAMES = ("readme", "license", "licence", "notice", "copying", "authors", "citation")
 
-def detect_layout(collected: CollectedArchive) -> Layout:
+def detect_layout(collected: CollectedArchive, *, max_manifest_rows: int) -> Layout:
     """Assign each staged file to a class and split, or record why it is ignored."""
     entries: list[Entry] = [(staged.parts, staged) for staged in collected.files]
     directories = set(collected.directories)
@@ -34,7 +34,7 @@ def detect_layout(collected: CollectedArchive) -> Layout:
     nested = [(parts, staged) for parts, staged in entries if len(parts) > 1]
     _read_display_names_file(root_files, layout)
 
-    manifest = _find_label_manifest(root_files, layout)
+    manifest = _find_label_manifest(root_files, layout, max_manifest_rows)
     if manifest is not None:
         assign_manifest_rows(manifest, entries, layout)
         return layout
@@ -135,13 +135,13 @@ def _read_display_names_file(root_files: list[Entry], layout: Layout) -> None:
         )
 
 
-def _find_label_manifest(root_files: list[Entry], layout: Layout) -> LabelManifest | None:
+def _find_label_manifest(root_files: list[Entry], layout: Layout, max_rows: int) -> LabelManifest | None:
     found: list[tuple[LabelManifest, StagedFile]] = []
     for parts, staged in root_files:
         if not is_manifest_name(parts[0]):
             continue
         try:
-            manifest = read_label_manifest(staged.path, staged.member)
+            manifest = read_label_manifest(staged.path, staged.member, max_rows=max_rows)
         except ManifestError as error:
             layout.problems.append({"code": "manifest_invalid", "message": str(error)})
             continue

@@ -118,7 +118,7 @@ def build_dataset(
     staging_dir = work_dir / _STAGING_DIR
     try:
         collected = collect_archive(archive_path, staging_dir, limits)
-        layout = detect_layout(collected)
+        layout = detect_layout(collected, max_manifest_rows=limits.max_members)
         checked = check_images(layout.candidates, work_dir, max_pixels=limits.max_image_pixels)
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)

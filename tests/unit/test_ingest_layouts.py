@@ -334,3 +334,13 @@ def test_ingest_stored_images_decode_identically(tmp_path: Path) -> None:
         original = decode_image(files[source_paths[item.path]], max_pixels=TEST_LIMITS.max_image_pixels)
         assert stored.tobytes() == original.tobytes()
         assert (item.width, item.height) == stored.size
+
+
+def test_ingest_empty_class_folder_rejected(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "upload.zip", class_files({"cats": 2, "dogs": 2}), directories=("owls/",))
+    with pytest.raises(DatasetInvalidError) as caught:
+        ingest(archive, tmp_path)
+    problems = caught.value.details
+    assert [problem["code"] for problem in problems] == ["class_without_valid_images"]
+    assert problems[0]["class"] == "owls"
+    assert "no image files" in problems[0]["message"]
