@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(100_000, gt=0, description="Maximum number of entries in an uploaded archive.")
     max_expanded_bytes: int = Field(20 * GIB, gt=0, description="Largest total size of an archive once expanded, in bytes.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest image, in pixels (width x height), decoded anywhere.")
+    max_image_bytes: int = Field(128 * MIB, gt=0, description="Largest single file inside an archive, in bytes once decompressed.")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class held out for validation when no val/ split is given.")
 
     lease_seconds: int = Field(60, gt=0, description="How long a worker's claim on a job lasts without renewal, in seconds.")
