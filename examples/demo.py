@@ -110,8 +110,8 @@ def main() -> None:
 
     print()
     print(f"Architecture: {args.architecture} ({args.pretrained or 'random weights'})")
-    print(f"Zero-shot accuracy on the service's validation split: {metrics['zeroshot']['accuracy']:.3f}")
-    print(f"Finetuned accuracy on the service's validation split:  {metrics['selected']['accuracy']:.3f}")
+    print(f"Zero-shot accuracy on the service's validation split: {metrics['zeroshot']['val']['accuracy']:.3f}")
+    print(f"Finetuned accuracy on the service's validation split:  {metrics['selected']['val']['accuracy']:.3f}")
     print(f"Finetuned accuracy on {args.data / 'val'} (held out):  {finetuned:.3f}")
     print(f"Wall time: {time.monotonic() - started:.0f} s")
 

@@ -43,6 +43,7 @@ class Process:
 
     def __init__(self, name: str, arguments: list[str], environment: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(

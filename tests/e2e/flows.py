@@ -58,7 +58,7 @@ def check_main_job(stack: Stack, tmp_path: Path) -> None:
     assert finished["model_id"]
     assert finished["progress"]["step"] == finished["progress"]["total_steps"]
     metrics = finished["metrics"]
-    assert 0.0 <= metrics["zeroshot"]["accuracy"] <= 1.0
+    assert 0.0 <= metrics["zeroshot"]["val"]["accuracy"] <= 1.0
     assert len(metrics["epochs"]) == HYPERPARAMETERS["epochs"]
 
     samples = val_photos()
@@ -73,7 +73,7 @@ def check_main_job(stack: Stack, tmp_path: Path) -> None:
     # The served model is the evaluated one: its accuracy on the validation photos must match.
     correct = sum(item["predictions"][0]["label"] == label for item, (_, label) in zip(result["data"], samples))
     served_accuracy = correct / len(samples)
-    reported = metrics["selected"]["accuracy"]
+    reported = metrics["selected"]["val"]["accuracy"]
     assert abs(served_accuracy - reported) <= 1 / len(samples) + 1e-9, (served_accuracy, reported)
 
     events = stack.client.get(f"/v1/jobs/{job['id']}/events").json()["data"]

@@ -46,15 +46,18 @@ def test_failed_job_then_next_succeeds(stack: Stack, tmp_path: Path) -> None:
 
 def test_unexpected_error_fails_job(stack: Stack, tmp_path: Path) -> None:
     dataset = upload_dataset(stack, tmp_path)
-    # Remove the stored images behind the service's back: training then meets missing files.
-    for image in (Path(stack.environment["FLYP_DATA_DIR"]) / "datasets" / dataset["id"] / "images").rglob("*"):
-        if image.is_file():
-            image.unlink()
     job = create_job(stack, dataset["id"])
+    # A file where the model directory will go makes the final save raise an unexpected error.
+    models = stack.client.get("/v1/models", params={"limit": 100}).json()["data"]
+    model_id = next(model["id"] for model in models if model["job_id"] == job["id"])
+    (Path(stack.environment["FLYP_DATA_DIR"]) / "models" / model_id).write_text("in the way")
+
     failed = stack.wait_for_job(job["id"])
     assert failed["status"] == "failed"
-    assert failed["error"]["message"]
+    assert failed["error"]["code"] == "internal_error"
+    assert job["id"] in failed["error"]["message"]
     assert "Traceback" not in failed["error"]["message"]
+    assert stack.client.get(f"/v1/models/{model_id}").json()["status"] == "failed"
 
 
 def test_classify_unfinished_model_409(stack: Stack, tmp_path: Path) -> None:
