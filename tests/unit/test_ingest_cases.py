@@ -276,7 +276,7 @@ def budget_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 BOMB_LIMITS = IngestLimits(max_members=10_000, max_expanded_bytes=64 * MIB, max_image_pixels=50_000_000, max_member_bytes=4 * GIB)
 
 
-def test_zip_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
+def test_zip_zero_bomb_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
     path = write_zip_bomb(tmp_path / "upload.zip", "cats/zeros.jpg", 2 * GIB)
     with pytest.raises(PayloadTooLargeError) as caught:
         ingest(path, tmp_path, BOMB_LIMITS)
@@ -289,7 +289,7 @@ def test_zip_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: lis
     assert leftovers(tmp_path, "upload.zip") == []
 
 
-def test_tar_gz_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
+def test_tar_gz_zero_bomb_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
     path = gzip_tar_bomb(tmp_path / "upload.tar.gz", "cats/zeros.jpg", 2 * GIB, extra_files={"cats/a.jpg": photo_bytes(1)})
     with pytest.raises(PayloadTooLargeError) as caught:
         ingest(path, tmp_path, BOMB_LIMITS)
