@@ -37,9 +37,9 @@ FORMAT_EXTENSIONS = {
     "AVIF": "avif",
 }
 
-# Decoders raise many exception types on malformed input, and fuzzed files reach types such as
-# KeyError or ZeroDivisionError. Any exception while parsing untrusted bytes is a property of
-# the file, so it is reported as an unreadable image instead of failing the request.
+# Pillow's decoders raise many exception types on malformed input; flipped bytes in a GIF or
+# WebP file raised DecompressionBombError outside Image.open, for example. Any exception while
+# parsing untrusted bytes is a property of the file, so it becomes a reason code, never a crash.
 _MALFORMED_INPUT_ERRORS = (Exception,)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")

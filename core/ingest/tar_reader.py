@@ -49,6 +49,9 @@ def read_tar(path: Path, compression: str, budget: ExpansionBudget) -> Iterator[
                     return
                 budget.add_member()
                 yield ArchiveMember(name=info.name, kind=_member_kind(info), open=_opener(archive, info))
+                # TarFile keeps every header it has read in `members`; entries are not looked up
+                # again, so dropping them keeps memory flat across any number of entries.
+                archive.members.clear()
 
 
 def _next_member(archive: tarfile.TarFile, budget: ExpansionBudget) -> tarfile.TarInfo | None:

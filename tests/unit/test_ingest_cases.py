@@ -438,3 +438,24 @@ def test_real_placeholder_gif_flagged(tmp_path: Path, hymenoptera_zip: Path) -> 
     assert [item["path"] for item in result.report["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
     assert warnings["suspected_placeholder"]["paths"] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
     assert [item["source_path"] for item in result.manifest.extra["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
+
+
+def test_zip_huge_central_directory_rejected(tmp_path: Path) -> None:
+    limits = IngestLimits(max_members=100, max_expanded_bytes=GIB, max_image_pixels=50_000_000)
+    path = tmp_path / "upload.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(50):
+            info = zipfile.ZipInfo(f"cats/{index}.jpg")
+            info.comment = b"c" * 4000
+            archive.writestr(info, photo_bytes(index))
+    with pytest.raises(PayloadTooLargeError) as caught:
+        ingest(path, tmp_path, limits)
+    assert "central directory" in caught.value.message
+
+
+def test_overlong_member_name_rejected(tmp_path: Path) -> None:
+    files = class_files({"cats": 2, "dogs": 2}) | {"cats/" + "a" * 5000 + ".jpg": photo_bytes(5)}
+    with pytest.raises(InvalidRequestError) as caught:
+        ingest(write_zip(tmp_path / "upload.zip", files), tmp_path)
+    assert caught.value.code == "unsafe_archive"
+    assert "longer than 4096" in caught.value.message
