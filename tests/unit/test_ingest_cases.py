@@ -48,7 +48,7 @@ def leftovers(tmp_path: Path, *expected: str) -> list[str]:
     return sorted(path.name for path in tmp_path.iterdir() if path.name not in expected)
 
 
-# C1: broken files mixed with good ones.
+# Broken files mixed with good ones.
 
 
 def broken_files() -> dict[str, bytes]:
@@ -95,7 +95,7 @@ def test_class_with_only_broken_files_rejected(tmp_path: Path) -> None:
     assert leftovers(tmp_path, "upload.zip") == []
 
 
-# C2: decompression bombs.
+# Decompression bombs.
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_pixel_bomb_alone_rejects_class(tmp_path: Path) -> None:
     assert "too_large" in caught.value.details[0]["message"]
 
 
-# C3: a file whose extension lies.
+# A file whose extension lies.
 
 
 def gif_bytes() -> bytes:
@@ -163,7 +163,7 @@ def test_gif_named_jpg_same_pixels_everywhere(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(at_ingest), np.asarray(at_classify))
 
 
-# C4: path traversal and links.
+# Path traversal and links.
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_zip_symlink_rejected(tmp_path: Path) -> None:
     assert caught.value.details == {"member": "cats/link"}
 
 
-# C5: archive bombs.
+# Archive bombs.
 
 
 @pytest.fixture
@@ -374,7 +374,7 @@ def test_nested_archives_skipped_with_warning(tmp_path: Path) -> None:
     assert result.report["accepted"] == 6
 
 
-# C6: archives made by desktop tools.
+# Archives made by desktop tools.
 
 
 def test_desktop_clutter_ignored_and_counted(tmp_path: Path) -> None:
