@@ -418,26 +418,31 @@ def hymenoptera_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_real_ants_and_bees_ingested(tmp_path: Path, hymenoptera_zip: Path) -> None:
-    result = ingest(hymenoptera_zip, tmp_path)
-    counts = {entry["name"]: entry["counts"] for entry in result.report["classes"]}
+@pytest.fixture(scope="module")
+def hymenoptera_result(tmp_path_factory: pytest.TempPathFactory, hymenoptera_zip: Path) -> IngestResult:
+    return ingest(hymenoptera_zip, tmp_path_factory.mktemp("hymenoptera_dataset"))
+
+
+def test_real_ants_and_bees_ingested(hymenoptera_result: IngestResult) -> None:
+    counts = {entry["name"]: entry["counts"] for entry in hymenoptera_result.report["classes"]}
 
     for class_name in ("ants", "bees"):
         for split in ("train", "val"):
             on_disk = len(list((HYMENOPTERA / split / class_name).iterdir()))
             assert counts[class_name][split] == on_disk, f"{split}/{class_name}"
-    assert result.report["split"]["source"] == "folders"
-    assert result.report["layout"]["wrappers"] == ["hymenoptera_data"]
-    assert result.report["rejected"] == []
+    assert hymenoptera_result.report["split"]["source"] == "folders"
+    assert hymenoptera_result.report["layout"]["wrappers"] == ["hymenoptera_data"]
+    assert hymenoptera_result.report["rejected"] == []
 
 
-def test_real_placeholder_gif_flagged(tmp_path: Path, hymenoptera_zip: Path) -> None:
-    result = ingest(hymenoptera_zip, tmp_path)
-    warnings = {warning["code"]: warning for warning in result.report["warnings"]}
+def test_real_placeholder_gif_flagged(hymenoptera_result: IngestResult) -> None:
+    report = hymenoptera_result.report
+    warnings = {warning["code"]: warning for warning in report["warnings"]}
+    placeholder = "hymenoptera_data/train/ants/imageNotFound.gif"
 
-    assert [item["path"] for item in result.report["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
-    assert warnings["suspected_placeholder"]["paths"] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
-    assert [item["source_path"] for item in result.manifest.extra["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
+    assert [item["path"] for item in report["flagged"]] == [placeholder]
+    assert warnings["suspected_placeholder"]["paths"] == [placeholder]
+    assert [item["source_path"] for item in hymenoptera_result.manifest.extra["flagged"]] == [placeholder]
 
 
 def test_zip_huge_central_directory_rejected(tmp_path: Path) -> None:
