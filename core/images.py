@@ -37,7 +37,10 @@ FORMAT_EXTENSIONS = {
     "AVIF": "avif",
 }
 
-_HEADER_ERRORS = (SyntaxError, IndexError, TypeError, ValueError, struct.error, OSError, EOFError)
+# Pillow's decoders raise many exception types on malformed input; flipped bytes in a GIF or
+# WebP file raised DecompressionBombError outside Image.open, for example. Any exception while
+# parsing untrusted bytes is a property of the file, so it becomes a reason code, never a crash.
+_MALFORMED_INPUT_ERRORS = (Exception,)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
@@ -90,7 +93,12 @@ def decode_image_details(source: bytes | str | Path, *, max_pixels: int) -> Deco
     source_mode = image.mode
 
     oriented = _apply_exif_orientation(image)
-    return DecodedImage(image=_to_rgb(oriented), format=image.format or "", source_mode=source_mode)
+    try:
+        rgb = _to_rgb(oriented)
+    except _MALFORMED_INPUT_ERRORS as error:
+        logger.warning("image.conversion_failed mode=%s error_type=%s error=%s", source_mode, type(error).__name__, error)
+        raise ImageDecodeError("unreadable", f"the {image.format} image in mode {source_mode} cannot be converted to RGB") from None
+    return DecodedImage(image=rgb, format=image.format or "", source_mode=source_mode)
 
 
 def _open_header(data: bytes) -> ImageFile.ImageFile:
@@ -111,7 +119,9 @@ def _open_header(data: bytes) -> ImageFile.ImageFile:
             continue  # a string is Pillow's reason for not accepting the prefix
         try:
             return factory(io.BytesIO(data), None)
-        except _HEADER_ERRORS as error:
+        except Image.DecompressionBombError as error:
+            raise ImageDecodeError("too_large", f"the image is too large to decode: {error}") from None
+        except _MALFORMED_INPUT_ERRORS as error:
             matched.append((name, error))
 
     if matched:
@@ -164,7 +174,10 @@ def _load_pixels(image: ImageFile.ImageFile, data: bytes) -> None:
     """Decode the first frame's pixels, mapping decoder failures to reason codes."""
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
+    except Image.DecompressionBombError as error:
+        # Pillow checks frame sizes again while decoding some formats, such as GIF frames.
+        raise ImageDecodeError("too_large", f"the {image.format} image is too large to decode: {error}") from None
+    except _MALFORMED_INPUT_ERRORS as error:
         message = f"the {image.format} image data is damaged or cut off: {error}"
         raise ImageDecodeError(_failure_code(error, data), message) from None
 
@@ -191,7 +204,7 @@ def _apply_exif_orientation(image: Image.Image) -> Image.Image:
     """Rotate or flip by the EXIF orientation tag; damaged EXIF data leaves the image as stored."""
     try:
         return ImageOps.exif_transpose(image)
-    except (SyntaxError, ValueError, TypeError, KeyError, struct.error, OSError) as error:
+    except _MALFORMED_INPUT_ERRORS as error:
         logger.debug("image.exif_orientation_ignored error=%s", error)
         return image
 

@@ -1,4 +1,4 @@
-"""Streaming an upload to disk with a size cap, so no process holds a whole upload in memory."""
+"""Streaming an upload to disk with a size cap, so that no process keeps a whole upload in memory."""
 
 from __future__ import annotations
 

@@ -81,6 +81,14 @@ def collect_archive(archive_path: Path, staging_dir: Path, limits: IngestLimits)
 
     collected.members = budget.members
     collected.expanded_bytes = budget.expanded_bytes
+    logger.info(
+        "archive.collected path=%s format=%s members=%d expanded_bytes=%d staged=%d",
+        archive_path,
+        archive_format,
+        collected.members,
+        collected.expanded_bytes,
+        len(collected.files),
+    )
     return collected
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,6 @@ from core.images import ImageDecodeError, decode_image_details
 from core.ingest.collect import Rejection
 from core.ingest.layout_model import Candidate
 from core.ingest.placeholders import placeholder_message
-
-logger = logging.getLogger(__name__)
 
 IMAGES_DIR = "images"
 _SPLIT_ORDER = {"train": 0, None: 0, "val": 1, "test": 2}

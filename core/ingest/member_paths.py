@@ -14,14 +14,19 @@ from core.ingest.errors import unsafe_archive
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
+# Linux's PATH_MAX; no file system stores a longer path, and names are kept in memory per entry.
+MAX_NAME_LENGTH = 4096
+
 
 def member_parts(name: str) -> tuple[str, ...]:
     """Split a member name into safe path components, or raise `unsafe_archive`.
 
     Backslashes count as separators (some Windows tools write them), so `..\\x` is caught
-    like `../x`. Empty and `.` components are dropped; the names are NFC-normalised so that
-    an archive made on macOS (which stores decomposed Unicode) names classes like any other.
+    like `../x`. Empty and `.` components are dropped. Components are NFC-normalised, because
+    macOS stores names in decomposed Unicode and its "café" must name the same class.
     """
+    if len(name) > MAX_NAME_LENGTH:
+        raise unsafe_archive(name[:200] + "...", f"is longer than {MAX_NAME_LENGTH} characters")
     if any(unicodedata.category(character) == "Cc" for character in name):
         raise unsafe_archive(name, "contains a control character")
 

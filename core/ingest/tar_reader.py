@@ -20,8 +20,8 @@ from core.ingest.members import ArchiveMember, MemberKind, MemberStream
 # the tar can be located, so the whole archive is invalid.
 _STREAM_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
 
-# tarfile reads a pax or GNU long-name header in one call of its declared size. Real headers
-# are a few KiB, so a larger read is a header built to exhaust memory.
+# tarfile reads a pax or GNU long-name header in one call of its declared size. Tar tools
+# write headers of a few KiB at most, so a larger read is a header built to exhaust memory.
 MAX_SINGLE_READ = 16 * 1024**2
 _SKIP_CHUNK = 1024**2
 
@@ -49,6 +49,9 @@ def read_tar(path: Path, compression: str, budget: ExpansionBudget) -> Iterator[
                     return
                 budget.add_member()
                 yield ArchiveMember(name=info.name, kind=_member_kind(info), open=_opener(archive, info))
+                # TarFile keeps every header it has read in `members`. Ingest never looks an entry
+                # up again, so clearing the list keeps memory flat however many entries follow.
+                archive.members.clear()
 
 
 def _next_member(archive: tarfile.TarFile, budget: ExpansionBudget) -> tarfile.TarInfo | None:

@@ -3,7 +3,8 @@
 `zipfile.ZipFile` parses the whole central directory into memory before anything can be
 checked, and the entry count in the end record is only a claim. This module walks the
 directory record by record and stops once the count passes a limit, so a zip with millions
-of tiny entries costs a bounded amount of memory.
+of tiny entries costs a bounded amount of memory. The directory's size is returned too, because
+zipfile reads all of it into memory at once.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ _CENTRAL_SIGNATURE = b"PK\x01\x02"
 _MAX_COMMENT = 65535
 
 
-def count_central_directory(path: Path, *, stop_after: int) -> int:
-    """Return the number of central directory records, or `stop_after + 1` once it passes that.
+def scan_central_directory(path: Path, *, stop_after: int) -> tuple[int, int]:
+    """Return (record count, size in bytes) of the central directory.
 
-    Raises ValueError when no end record is found; `zipfile` then reports the file as invalid.
+    Counting stops at `stop_after + 1` records. Raises ValueError when no end record is found.
     """
     with path.open("rb") as handle:
         start, size = _locate_central_directory(handle)
@@ -45,7 +46,7 @@ def count_central_directory(path: Path, *, stop_after: int) -> int:
             count += 1
             if count > stop_after:
                 break
-        return count
+        return count, size
 
 
 def _locate_central_directory(handle: BinaryIO) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import stat
 import zipfile
 import zlib
@@ -11,11 +10,9 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from core.ingest.budget import ExpansionBudget
-from core.ingest.errors import invalid_archive
+from core.ingest.errors import archive_too_large, format_bytes, invalid_archive
 from core.ingest.members import ArchiveMember, MemberKind, MemberReadError, MemberStream
-from core.ingest.zip_directory import count_central_directory
-
-logger = logging.getLogger(__name__)
+from core.ingest.zip_directory import scan_central_directory
 
 _UTF8_NAME_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
@@ -23,14 +20,25 @@ _DOS_DIRECTORY_ATTRIBUTE = 0x10
 _DEVICE_TYPES = (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK)
 _CORRUPT_ENTRY_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
+# Central directory bytes allowed per permitted entry. A record is 46 bytes plus its name,
+# extra field and comment; 1 KiB is an estimate well above what archiving tools write for
+# real paths, and it keeps zipfile's in-memory copy of the directory bounded.
+DIRECTORY_BYTES_PER_ENTRY = 1024
+
 
 def read_zip(path: Path, budget: ExpansionBudget) -> Iterator[ArchiveMember]:
     """Yield the entries of the zip at `path` in directory order."""
     try:
-        records = count_central_directory(path, stop_after=budget.limits.max_members)
+        records, directory_size = scan_central_directory(path, stop_after=budget.limits.max_members)
     except ValueError:
         raise invalid_archive("the zip file has no central directory; it is damaged or cut off, upload it again") from None
     budget.check_member_count(records)
+    max_directory_size = budget.limits.max_members * DIRECTORY_BYTES_PER_ENTRY
+    if directory_size > max_directory_size:
+        raise archive_too_large(
+            f"the zip's central directory is {format_bytes(directory_size)}, more than the "
+            f"{format_bytes(max_directory_size)} allowed; the archive has too many entries or overlong names"
+        )
 
     try:
         archive = zipfile.ZipFile(path)

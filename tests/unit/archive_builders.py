@@ -87,7 +87,7 @@ def write_zip_bomb(path: Path, name: str, size: int) -> Path:
 
 
 def gzip_tar_bomb(path: Path, name: str, size: int, *, extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write a .tar.gz whose entry `name` holds `size` zeros, compressing them without materialising them."""
+    """Write a .tar.gz whose entry `name` contains `size` zeros, compressing them without materialising them."""
     header = tarfile.TarInfo(name)
     header.size = size
     prefix = b"".join(_tar_member_bytes(member, data) for member, data in (extra_files or {}).items())

@@ -213,3 +213,27 @@ def test_decode_pillow_bomb_threshold_is_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
     data = encode(gradient((40, 40)), "PNG")
     assert decode_code(data, max_pixels=MAX_PIXELS) == "too_large"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about damaged TIFF tags
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_decode_corrupted_bytes_never_crash(format: str) -> None:
+    """Flip random bytes and cut files short: the decoder returns RGB or raises ImageDecodeError only."""
+    generator = np.random.default_rng(2)
+    original = encode(gradient((32, 24)), format)
+    unexpected: list[str] = []
+    for _ in range(80):
+        corrupted = bytearray(original)
+        for _ in range(int(generator.integers(1, 8))):
+            corrupted[int(generator.integers(0, len(corrupted)))] = int(generator.integers(0, 256))
+        if generator.random() < 0.3:
+            corrupted = corrupted[: int(generator.integers(1, len(corrupted)))]
+        try:
+            decoded = decode_image(bytes(corrupted), max_pixels=10_000_000)
+        except ImageDecodeError:
+            continue
+        except Exception as error:  # the failure this test looks for
+            unexpected.append(f"{type(error).__name__}: {error}")
+            continue
+        assert decoded.mode == "RGB"
+    assert unexpected == []

@@ -48,7 +48,7 @@ def leftovers(tmp_path: Path, *expected: str) -> list[str]:
     return sorted(path.name for path in tmp_path.iterdir() if path.name not in expected)
 
 
-# C1: broken files mixed with good ones.
+# Broken files mixed with good ones.
 
 
 def broken_files() -> dict[str, bytes]:
@@ -95,7 +95,7 @@ def test_class_with_only_broken_files_rejected(tmp_path: Path) -> None:
     assert leftovers(tmp_path, "upload.zip") == []
 
 
-# C2: decompression bombs.
+# Decompression bombs.
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_pixel_bomb_alone_rejects_class(tmp_path: Path) -> None:
     assert "too_large" in caught.value.details[0]["message"]
 
 
-# C3: a file whose extension lies.
+# A file whose extension lies.
 
 
 def gif_bytes() -> bytes:
@@ -163,7 +163,7 @@ def test_gif_named_jpg_same_pixels_everywhere(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(at_ingest), np.asarray(at_classify))
 
 
-# C4: path traversal and links.
+# Path traversal and links.
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_zip_symlink_rejected(tmp_path: Path) -> None:
     assert caught.value.details == {"member": "cats/link"}
 
 
-# C5: archive bombs.
+# Archive bombs.
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def budget_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 BOMB_LIMITS = IngestLimits(max_members=10_000, max_expanded_bytes=64 * MIB, max_image_pixels=50_000_000, max_member_bytes=4 * GIB)
 
 
-def test_zip_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
+def test_zip_zero_bomb_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
     path = write_zip_bomb(tmp_path / "upload.zip", "cats/zeros.jpg", 2 * GIB)
     with pytest.raises(PayloadTooLargeError) as caught:
         ingest(path, tmp_path, BOMB_LIMITS)
@@ -289,7 +289,7 @@ def test_zip_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: lis
     assert leftovers(tmp_path, "upload.zip") == []
 
 
-def test_tar_gz_entry_of_2gib_zeros_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
+def test_tar_gz_zero_bomb_stops_at_limit(tmp_path: Path, budget_peak: list[int]) -> None:
     path = gzip_tar_bomb(tmp_path / "upload.tar.gz", "cats/zeros.jpg", 2 * GIB, extra_files={"cats/a.jpg": photo_bytes(1)})
     with pytest.raises(PayloadTooLargeError) as caught:
         ingest(path, tmp_path, BOMB_LIMITS)
@@ -374,7 +374,7 @@ def test_nested_archives_skipped_with_warning(tmp_path: Path) -> None:
     assert result.report["accepted"] == 6
 
 
-# C6: archives made by desktop tools.
+# Archives made by desktop tools.
 
 
 def test_desktop_clutter_ignored_and_counted(tmp_path: Path) -> None:
@@ -418,23 +418,49 @@ def hymenoptera_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_real_ants_and_bees_ingested(tmp_path: Path, hymenoptera_zip: Path) -> None:
-    result = ingest(hymenoptera_zip, tmp_path)
-    counts = {entry["name"]: entry["counts"] for entry in result.report["classes"]}
+@pytest.fixture(scope="module")
+def hymenoptera_result(tmp_path_factory: pytest.TempPathFactory, hymenoptera_zip: Path) -> IngestResult:
+    return ingest(hymenoptera_zip, tmp_path_factory.mktemp("hymenoptera_dataset"))
+
+
+def test_real_ants_and_bees_ingested(hymenoptera_result: IngestResult) -> None:
+    counts = {entry["name"]: entry["counts"] for entry in hymenoptera_result.report["classes"]}
 
     for class_name in ("ants", "bees"):
         for split in ("train", "val"):
             on_disk = len(list((HYMENOPTERA / split / class_name).iterdir()))
             assert counts[class_name][split] == on_disk, f"{split}/{class_name}"
-    assert result.report["split"]["source"] == "folders"
-    assert result.report["layout"]["wrappers"] == ["hymenoptera_data"]
-    assert result.report["rejected"] == []
+    assert hymenoptera_result.report["split"]["source"] == "folders"
+    assert hymenoptera_result.report["layout"]["wrappers"] == ["hymenoptera_data"]
+    assert hymenoptera_result.report["rejected"] == []
 
 
-def test_real_placeholder_gif_flagged(tmp_path: Path, hymenoptera_zip: Path) -> None:
-    result = ingest(hymenoptera_zip, tmp_path)
-    warnings = {warning["code"]: warning for warning in result.report["warnings"]}
+def test_real_placeholder_gif_flagged(hymenoptera_result: IngestResult) -> None:
+    report = hymenoptera_result.report
+    warnings = {warning["code"]: warning for warning in report["warnings"]}
+    placeholder = "hymenoptera_data/train/ants/imageNotFound.gif"
 
-    assert [item["path"] for item in result.report["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
-    assert warnings["suspected_placeholder"]["paths"] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
-    assert [item["source_path"] for item in result.manifest.extra["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
+    assert [item["path"] for item in report["flagged"]] == [placeholder]
+    assert warnings["suspected_placeholder"]["paths"] == [placeholder]
+    assert [item["source_path"] for item in hymenoptera_result.manifest.extra["flagged"]] == [placeholder]
+
+
+def test_zip_huge_central_directory_rejected(tmp_path: Path) -> None:
+    limits = IngestLimits(max_members=100, max_expanded_bytes=GIB, max_image_pixels=50_000_000)
+    path = tmp_path / "upload.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(50):
+            info = zipfile.ZipInfo(f"cats/{index}.jpg")
+            info.comment = b"c" * 4000
+            archive.writestr(info, photo_bytes(index))
+    with pytest.raises(PayloadTooLargeError) as caught:
+        ingest(path, tmp_path, limits)
+    assert "central directory" in caught.value.message
+
+
+def test_overlong_member_name_rejected(tmp_path: Path) -> None:
+    files = class_files({"cats": 2, "dogs": 2}) | {"cats/" + "a" * 5000 + ".jpg": photo_bytes(5)}
+    with pytest.raises(InvalidRequestError) as caught:
+        ingest(write_zip(tmp_path / "upload.zip", files), tmp_path)
+    assert caught.value.code == "unsafe_archive"
+    assert "longer than 4096" in caught.value.message

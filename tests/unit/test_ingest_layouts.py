@@ -312,7 +312,7 @@ def test_ingest_truncated_tar_gz_invalid(tmp_path: Path) -> None:
 
 
 def test_ingest_macos_utf8_names_without_flag(tmp_path: Path) -> None:
-    # Python's zipfile always sets the UTF-8 flag, so clear it the way macOS tools leave it.
+    # Python's zipfile sets the UTF-8 flag on non-ASCII names, so clear it the way macOS tools leave it.
     archive = write_zip(tmp_path / "upload.zip", class_files({"caf\u00e9": 2, "dogs": 2}))
     data = bytearray(archive.read_bytes())
     for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
