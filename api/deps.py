@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.auth import PrincipalDep
 from api.dispatch import Dispatcher
 from api.model_cache import ModelCache
 from core.settings import Settings
@@ -35,9 +36,9 @@ def get_model_cache(request: Request) -> ModelCache:
     return request.app.state.model_cache
 
 
-def get_tenant_id() -> str | None:
-    """Return the caller's tenant; None while the service runs without API keys."""
-    return None
+def get_tenant_id(principal: PrincipalDep) -> str | None:
+    """Return the caller's tenant id; None while the service runs without API keys."""
+    return principal.tenant_id
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -6,12 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.auth import AuthMiddleware, Authenticator, get_principal
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
+from api.limits import create_rate_limiter
 from api.model_cache import ModelCache
 from api.routes import datasets, health, jobs, models
+from api.schemas.common import ErrorResponse
 from core.settings import Settings, get_settings
 from core.store.db import Database
 
@@ -28,8 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = Database(settings.resolved_database_url)
         app.state.dispatcher = Dispatcher(settings)
         app.state.model_cache = ModelCache(max_models=settings.model_cache_size, device=settings.device)
+        app.state.authenticator = Authenticator(settings, app.state.database)
+        app.state.rate_limiter = create_rate_limiter(settings)
         logger.info("api.start data_dir=%s database=%s", settings.data_dir, app.state.database.engine.url.render_as_string(hide_password=True))
+        app.state.authenticator.log_mode()
         yield
+        app.state.rate_limiter.close()
         app.state.dispatcher.close()
         app.state.database.dispose()
         logger.info("api.stop")
@@ -41,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (health.router, datasets.router, jobs.router, models.router):
-        app.include_router(router)
+    app.add_middleware(AuthMiddleware)
+    app.include_router(health.router)
+    # Every resource route needs a caller; AuthMiddleware has already rejected requests without a key.
+    unauthorized = {401: {"model": ErrorResponse, "description": "The API key is missing, invalid or revoked."}}
+    for router in (datasets.router, jobs.router, models.router):
+        app.include_router(router, dependencies=[Depends(get_principal)], responses=unauthorized)
     return app

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GIB = 1024**3
 MIB = 1024**2
+# An admin key shorter than this is rejected at start-up; `flyp keys create` makes 256-bit keys.
+MIN_ADMIN_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -20,7 +23,8 @@ class Settings(BaseSettings):
     PostgreSQL and Redis without any other change.
     """
 
-    model_config = SettingsConfigDict(env_prefix="FLYP_", extra="ignore")
+    # Validation errors leave out the rejected values, so a mistyped admin key never reaches a log.
+    model_config = SettingsConfigDict(env_prefix="FLYP_", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path = Field(Path("var"), description="Directory for datasets, models, uploads and the embedded database.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite at DATA_DIR/flyp.db.")
@@ -47,11 +51,32 @@ class Settings(BaseSettings):
     max_classify_images: int = Field(32, gt=0, description="Maximum number of images in one classify request.")
     model_cache_size: int = Field(4, gt=0, description="Maximum number of models kept loaded per API process.")
 
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto", description="API keys: on, off, or auto (on when FLYP_DATABASE_URL is set, off for the embedded default)."
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        min_length=MIN_ADMIN_KEY_LENGTH,
+        description="Optional admin key; it may act as any tenant named in the Flyp-Tenant header.",
+    )
+    tenant_max_stored_bytes: int = Field(
+        100 * GIB, ge=0, description="Most bytes of dataset uploads one tenant may store; 0 means no limit."
+    )
+    tenant_max_active_jobs: int = Field(4, ge=0, description="Most queued plus running jobs per tenant; 0 means no limit.")
+    tenant_classify_per_minute: int = Field(600, ge=0, description="Classify requests per minute per tenant; 0 means no limit.")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir.resolve() / 'flyp.db'}"
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need an API key; `auto` turns keys on for any external database."""
+        if self.auth == "auto":
+            return self.database_url is not None
+        return self.auth == "on"
 
     @property
     def resolved_broker_url(self) -> str:
@@ -60,6 +85,10 @@ class Settings(BaseSettings):
     @property
     def uses_filesystem_broker(self) -> bool:
         return self.resolved_broker_url.startswith("filesystem://")
+
+    @property
+    def uses_redis_broker(self) -> bool:
+        return self.resolved_broker_url.startswith(("redis://", "rediss://"))
 
     @property
     def datasets_dir(self) -> Path:

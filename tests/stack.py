@@ -33,6 +33,8 @@ def service_environment(data_dir: Path, **settings: str) -> dict[str, str]:
         FLYP_DATA_DIR=str(data_dir),
         FLYP_LOG_LEVEL="INFO",
         FLYP_TORCH_THREADS="1",
+        # Tests run without API keys unless they pass auth="on".
+        FLYP_AUTH="off",
     )
     environment.update({f"FLYP_{key.upper()}": value for key, value in settings.items()})
     return environment

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep, TenantDep
+from api.limits import StoredBytesLimit
 from api.multipart import UploadedFile, parse_upload_form
 from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.datasets import DatasetPublic
@@ -56,7 +57,7 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=DatasetPublic, openapi_extra=UPLOAD_BODY)
+@router.post("", status_code=201, response_model=DatasetPublic, openapi_extra=UPLOAD_BODY, dependencies=[StoredBytesLimit])
 async def create_dataset(request: Request, database: DatabaseDep, settings: SettingsDep, tenant_id: TenantDep) -> DatasetPublic:
     """Upload an archive, check every image once, and store the dataset with its report."""
     form = await parse_upload_form(request, settings.uploads_dir, max_bytes=settings.max_upload_bytes)

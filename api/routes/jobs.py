@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
+from api.limits import TOO_MANY_REQUESTS, ActiveJobsLimit
 from api.routes.datasets import require_dataset
 from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.jobs import EventPublic, JobCreate, JobPublic
@@ -40,7 +41,7 @@ def to_public(job: Job) -> JobPublic:
     )
 
 
-@router.post("", status_code=201, response_model=JobPublic)
+@router.post("", status_code=201, response_model=JobPublic, dependencies=[ActiveJobsLimit], responses=TOO_MANY_REQUESTS)
 def create_job(
     job_in: JobCreate,
     session: SessionDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ModelCacheDep, SessionDep, SettingsDep, TenantDep
+from api.limits import TOO_MANY_REQUESTS, ClassifyRateLimit
 from api.model_cache import ModelCache
 from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.models import ClassifyResponse, ImageResult, ModelPublic, Prediction
@@ -40,7 +41,7 @@ def get_model(model_id: str, session: SessionDep, tenant_id: TenantDep) -> Model
     return to_public(require_model(session, model_id, tenant_id))
 
 
-@router.post("/{model_id}/classify", response_model=ClassifyResponse)
+@router.post("/{model_id}/classify", response_model=ClassifyResponse, dependencies=[ClassifyRateLimit], responses=TOO_MANY_REQUESTS)
 async def classify(
     model_id: str,
     session: SessionDep,

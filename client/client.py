@@ -1,0 +1,205 @@
+"""A typed Python client for the FLYP finetuning service, on httpx."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+
+from client.errors import ApiError, error_from_response
+from client.sse import parse_event_stream
+from client.types import TERMINAL_STATUSES, Classification, Dataset, Event, Job, Model, Page
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_VARIABLE = "FLYP_API_URL"
+KEY_VARIABLE = "FLYP_API_KEY"
+
+
+@dataclass
+class JobUpdate:
+    """One step of `FlypClient.watch`: the job as it is now and the events since the last step."""
+
+    job: Job
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.job["status"] in TERMINAL_STATUSES
+
+
+class FlypClient:
+    """Calls the service's /v1 API. Every method raises ApiError for an error response.
+
+    `base_url` and `api_key` default to FLYP_API_URL and FLYP_API_KEY. `tenant` sets the
+    Flyp-Tenant header, which only the admin key needs.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        tenant: str | None = None,
+        timeout: float = 300.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"User-Agent": "flyp-client/0.1"}
+        api_key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if tenant:
+            headers["Flyp-Tenant"] = tenant
+        self.base_url = (base_url or os.environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> FlypClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # Datasets
+
+    def upload_dataset(self, path: str | Path, *, name: str | None = None) -> Dataset:
+        """Upload an archive of class folders (zip or tar) and return the ingested dataset."""
+        path = Path(path)
+        data = {"name": name} if name else {}
+        with open(path, "rb") as handle:
+            return cast(Dataset, self._request("POST", "/v1/datasets", files={"file": (path.name, handle, "application/octet-stream")}, data=data))
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return cast(Dataset, self._request("GET", f"/v1/datasets/{dataset_id}"))
+
+    def list_datasets(self, *, limit: int = 20, after: str | None = None) -> Page[Dataset]:
+        return cast(Page[Dataset], self._request("GET", "/v1/datasets", params=_page_params(limit, after)))
+
+    # Jobs
+
+    def create_job(
+        self,
+        dataset_id: str,
+        *,
+        architecture: str,
+        pretrained: str | None = None,
+        checkpoint: str | None = None,
+        method: str = "flyp",
+        hyperparameters: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a finetuning job; unset hyperparameters take the service's defaults."""
+        model = {"architecture": architecture, "pretrained": pretrained, "checkpoint": checkpoint}
+        body = {
+            "dataset_id": dataset_id,
+            "method": method,
+            "model": {key: value for key, value in model.items() if value is not None},
+            "hyperparameters": hyperparameters or {},
+        }
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return cast(Job, self._request("POST", "/v1/jobs", json=body, headers=headers))
+
+    def get_job(self, job_id: str) -> Job:
+        return cast(Job, self._request("GET", f"/v1/jobs/{job_id}"))
+
+    def list_jobs(self, *, limit: int = 20, after: str | None = None) -> Page[Job]:
+        return cast(Page[Job], self._request("GET", "/v1/jobs", params=_page_params(limit, after)))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return cast(Job, self._request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def list_events(self, job_id: str, *, after: int | None = None, limit: int = 100) -> Page[Event]:
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        return cast(Page[Event], self._request("GET", f"/v1/jobs/{job_id}/events", params=params))
+
+    def watch(self, job_id: str, *, poll_interval: float = 1.0) -> Iterator[JobUpdate]:
+        """Yield the job and its new events until the job ends; the last update is terminal.
+
+        Reads the server-sent event stream of GET /v1/jobs/{id}/events where the service
+        offers one, and otherwise polls that endpoint with the `after` cursor.
+        """
+        last_id: int | None = None
+        with self._http.stream(
+            "GET", f"/v1/jobs/{job_id}/events", params={"stream": "true"}, headers={"Accept": "text/event-stream"}, timeout=None
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                yield from self._follow_stream(job_id, parse_event_stream(response.iter_lines()))
+                return
+            response.read()
+            page = cast(Page[Event], response.json())
+        while True:
+            job = self.get_job(job_id)
+            events = page["data"]
+            last_id = events[-1]["id"] if events else last_id
+            while page["has_more"]:
+                page = self.list_events(job_id, after=last_id)
+                events = events + page["data"]
+                last_id = events[-1]["id"] if events else last_id
+            update = JobUpdate(job, events)
+            yield update
+            if update.finished:
+                return
+            time.sleep(poll_interval)
+            page = self.list_events(job_id, after=last_id)
+
+    def _follow_stream(self, job_id: str, stream: Iterator[tuple[str, Any]]) -> Iterator[JobUpdate]:
+        for _name, data in stream:
+            events = [cast(Event, data)] if isinstance(data, dict) and "message" in data else []
+            update = JobUpdate(self.get_job(job_id), events)
+            yield update
+            if update.finished:
+                return
+        # The server closed the stream; the job record says how it ended.
+        yield JobUpdate(self.get_job(job_id), [])
+
+    def wait(self, job_id: str, *, poll_interval: float = 1.0) -> Job:
+        """Block until the job ends and return it."""
+        update = JobUpdate(self.get_job(job_id))
+        for update in self.watch(job_id, poll_interval=poll_interval):
+            pass
+        return update.job
+
+    # Models
+
+    def get_model(self, model_id: str) -> Model:
+        return cast(Model, self._request("GET", f"/v1/models/{model_id}"))
+
+    def list_models(self, *, limit: int = 20, after: str | None = None) -> Page[Model]:
+        return cast(Page[Model], self._request("GET", "/v1/models", params=_page_params(limit, after)))
+
+    def classify(self, model_id: str, images: Sequence[str | Path], *, top_k: int = 5) -> Classification:
+        """Classify image files with a finished model; results come back in the order given."""
+        files = [("files", (Path(image).name, Path(image).read_bytes(), "application/octet-stream")) for image in images]
+        return cast(Classification, self._request("POST", f"/v1/models/{model_id}/classify", files=files, data={"top_k": str(top_k)}))
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+
+def _page_params(limit: int, after: str | None) -> dict[str, Any]:
+    return {"limit": limit} if after is None else {"limit": limit, "after": after}
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return error_from_response(response.status_code, body, response.headers.get("retry-after"))

@@ -1,0 +1,94 @@
+"""Tenants and their API keys: creation, lookup, listing and revocation."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.apikeys import NewKey, generate_key
+from core.errors import InvalidRequestError, NotFoundError
+from core.ids import new_id
+from core.store.tables import ApiKey, Tenant
+from core.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def validate_tenant_name(name: str) -> str:
+    if not TENANT_NAME.match(name):
+        raise InvalidRequestError(
+            "invalid_tenant_name",
+            f"Tenant name {name!r} is invalid; use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+            param="tenant",
+        )
+    return name
+
+
+def find_tenant(session: Session, name: str) -> Tenant | None:
+    return session.scalar(select(Tenant).where(Tenant.name == name))
+
+
+def ensure_tenant(session: Session, name: str) -> Tenant:
+    """Return the tenant called `name`, creating it on first use."""
+    tenant = find_tenant(session, validate_tenant_name(name))
+    if tenant is not None:
+        return tenant
+    tenant = Tenant(id=new_id("tenant"), name=name, created_at=utcnow())
+    session.add(tenant)
+    session.flush()
+    logger.info("tenant.created tenant_id=%s", tenant.id)
+    return tenant
+
+
+def create_key(session: Session, tenant: Tenant, name: str | None = None) -> tuple[ApiKey, NewKey]:
+    """Store a new key for `tenant`; the returned NewKey holds the only copy of the secret."""
+    new_key = generate_key()
+    row = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant.id,
+        prefix=new_key.prefix,
+        secret_hash=new_key.secret_hash,
+        name=name,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    logger.info("api_key.created key_id=%s tenant_id=%s", row.id, tenant.id)
+    return row, new_key
+
+
+def find_key(session: Session, prefix: str) -> tuple[ApiKey, Tenant] | None:
+    row = session.execute(
+        select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.prefix == prefix)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def list_keys(session: Session, tenant_name: str | None = None) -> list[tuple[ApiKey, Tenant]]:
+    """Return keys oldest first, of one tenant or of all."""
+    query = select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+    if tenant_name is not None:
+        query = query.where(Tenant.name == tenant_name)
+    return [(key, tenant) for key, tenant in session.execute(query.order_by(ApiKey.created_at, ApiKey.id))]
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey:
+    """Mark a key revoked; revoking it again keeps the first revocation time."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFoundError("api_key_not_found", f"No API key with id {key_id!r} exists; `flyp keys list` shows the ids.", param="key_id")
+    session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    session.refresh(key)
+    logger.info("api_key.revoked key_id=%s tenant_id=%s", key.id, key.tenant_id)
+    return key
+
+
+def has_active_keys(session: Session) -> bool:
+    return session.scalar(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1)) is not None
