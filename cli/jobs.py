@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from cli.remote import add_connection_options, connect, handle_errors, print_json
 from client import FlypClient, Job
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -101,6 +102,8 @@ def run_watch(args: argparse.Namespace) -> int:
 
 def _watch(client: FlypClient, job_id: str) -> int:
     """Print events above a step progress bar on stderr, then the final job on stdout."""
+    from tqdm import tqdm
+
     job: Job | None = None
     with tqdm(total=None, unit="step", desc=job_id, file=sys.stderr, dynamic_ncols=True) as bar:
         for update in client.watch(job_id):

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+from typing import TYPE_CHECKING
 
 from core.errors import ServiceError
 from core.logging import configure_logging
 from core.settings import get_settings
-from core.store import tenants as tenant_store
-from core.store.db import Database
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,12 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _database() -> Database:
+    # Imported here so that `flyp --help` and the other commands do not load SQLAlchemy.
+    from core.store.db import Database
+
     settings = get_settings()
     configure_logging(settings.log_level)
     return Database(settings.resolved_database_url)
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from core.store import tenants as tenant_store
+
     database = _database()
     try:
         with database.session() as session:
@@ -58,6 +62,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from core.store import tenants as tenant_store
+
     database = _database()
     try:
         with database.session() as session:
@@ -73,6 +79,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from core.store import tenants as tenant_store
+
     database = _database()
     try:
         with database.session() as session:

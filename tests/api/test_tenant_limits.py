@@ -1,0 +1,87 @@
+"""Per-tenant limits over real HTTP: stored bytes, active jobs and the classify rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from client import ApiError, FlypClient
+from tests.api.conftest import CLASSIFY_PER_MINUTE, MAX_ACTIVE_JOBS, new_tenant_name
+from tests.stack import Stack
+from tests.tenant_helpers import create_key, tenant_client, upload
+
+JOB_BODY = {"model": {"architecture": "flyp-tiny"}, "hyperparameters": {"epochs": 1, "batch_size": 2, "templates": "simple"}}
+
+
+def new_client(stack: Stack) -> httpx.Client:
+    return tenant_client(stack, create_key(stack, new_tenant_name()))
+
+
+def uploaded_dataset(client: httpx.Client, archive: Path) -> str:
+    response = upload(client, archive)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_stored_bytes_limit_413(auth_stack: Stack, tiny_zip: Path) -> None:
+    with new_client(auth_stack) as client:
+        uploaded_dataset(client, tiny_zip)
+        response = upload(client, tiny_zip)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "storage_limit_exceeded"
+    assert error["details"]["used_bytes"] == tiny_zip.stat().st_size
+
+
+def test_stored_bytes_per_tenant(auth_stack: Stack, tiny_zip: Path) -> None:
+    with new_client(auth_stack) as first, new_client(auth_stack) as second:
+        uploaded_dataset(first, tiny_zip)
+        response = upload(second, tiny_zip)
+    assert response.status_code == 201, response.text
+
+
+def test_active_jobs_limit_429(auth_stack: Stack, tiny_zip: Path) -> None:
+    with new_client(auth_stack) as client:
+        dataset_id = uploaded_dataset(client, tiny_zip)
+        jobs = [client.post("/v1/jobs", json={"dataset_id": dataset_id, **JOB_BODY}) for _ in range(MAX_ACTIVE_JOBS)]
+        assert [job.status_code for job in jobs] == [201] * MAX_ACTIVE_JOBS
+        refused = client.post("/v1/jobs", json={"dataset_id": dataset_id, **JOB_BODY})
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "active_jobs_limit_exceeded"
+
+        assert client.post(f"/v1/jobs/{jobs[0].json()['id']}/cancel").status_code == 200
+        after_cancel = client.post("/v1/jobs", json={"dataset_id": dataset_id, **JOB_BODY})
+        assert after_cancel.status_code == 201, after_cancel.text
+
+
+def test_classify_rate_limit_429(auth_stack: Stack, tiny_zip: Path) -> None:
+    key = create_key(auth_stack, new_tenant_name())
+    with FlypClient(auth_stack.base_url, key) as client:
+        dataset = client.upload_dataset(tiny_zip)
+        job = client.create_job(dataset["id"], architecture="flyp-tiny", hyperparameters=JOB_BODY["hyperparameters"])
+        model_id = job["model_id"] or client.list_models()["data"][0]["id"]
+        # The model is still pending, so every request within the rate gets 409 from the handler.
+        codes = []
+        for _ in range(CLASSIFY_PER_MINUTE):
+            with pytest.raises(ApiError) as within:
+                client.classify(model_id, [tiny_zip])
+            codes.append(within.value.status_code)
+        assert codes == [409] * CLASSIFY_PER_MINUTE
+        with pytest.raises(ApiError) as limited:
+            client.classify(model_id, [tiny_zip])
+    assert limited.value.status_code == 429
+    assert limited.value.code == "rate_limited"
+    assert limited.value.retry_after is not None
+    assert 1 <= limited.value.retry_after <= 60
+
+
+def test_classify_rate_per_tenant(auth_stack: Stack, tiny_zip: Path) -> None:
+    with new_client(auth_stack) as client:
+        responses = [
+            client.post("/v1/models/model_unknown/classify", files=[("files", ("a.jpg", b"x", "image/jpeg"))])
+            for _ in range(CLASSIFY_PER_MINUTE)
+        ]
+    # Other tests spent their own tenants' rates; this tenant still has its whole minute.
+    assert [response.status_code for response in responses] == [404] * CLASSIFY_PER_MINUTE
