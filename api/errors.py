@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.errors import ServiceError
 
@@ -57,13 +59,38 @@ async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     return error_response(error.http_status, error.code, error.message, param=error.param, details=error.details)
 
 
-async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(error.status_code, "error")
     message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
     response = error_response(error.status_code, code, message)
     for name, value in (error.headers or {}).items():
         response.headers[name] = value
+    if error.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Return every method that some route serves at this path.
+
+    Starlette's own Allow header names only the first route that matched the path, but GET
+    and POST on one path are separate routes here.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+async def _unstorable_value(request: Request, error: DataError) -> JSONResponse:
+    # The database rejected a value that validation let through: a NUL character, which
+    # PostgreSQL cannot store in text or JSON, or a value too long or out of range.
+    logger.warning("request.unstorable_value method=%s path=%s error=%s", request.method, request.url.path, str(error.orig).splitlines()[0])
+    return error_response(
+        422, "invalid_value", "A value in the request cannot be stored (NUL characters, for example, are not allowed); correct it and retry."
+    )
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -75,4 +102,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _unstorable_value)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)

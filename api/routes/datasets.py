@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, SessionDep, SettingsDep, TenantDep
 from api.limits import StoredBytesLimit
 from api.multipart import UploadedFile, parse_upload_form
-from api.schemas.common import ERROR_RESPONSES, ListPublic
+from api.schemas.common import ERROR_RESPONSES, ErrorResponse, ListPublic
 from api.schemas.datasets import DatasetPublic
 from core.errors import InvalidRequestError, NotFoundError
 from core.ids import new_id
@@ -38,6 +38,8 @@ def to_public(dataset: Dataset) -> DatasetPublic:
     )
 
 
+NOT_MULTIPART: dict[int | str, dict] = {415: {"model": ErrorResponse, "description": "The body is not multipart/form-data."}}
+
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -57,7 +59,7 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=DatasetPublic, openapi_extra=UPLOAD_BODY, dependencies=[StoredBytesLimit])
+@router.post("", status_code=201, response_model=DatasetPublic, openapi_extra=UPLOAD_BODY, dependencies=[StoredBytesLimit], responses=NOT_MULTIPART)
 async def create_dataset(request: Request, database: DatabaseDep, settings: SettingsDep, tenant_id: TenantDep) -> DatasetPublic:
     """Upload an archive, check every image once, and store the dataset with its report."""
     form = await parse_upload_form(request, settings.uploads_dir, max_bytes=settings.max_upload_bytes)

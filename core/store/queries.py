@@ -15,6 +15,9 @@ Row = TypeVar("Row", Dataset, Job, Model)
 
 def get_owned(session: Session, table: type[Row], resource_id: str, tenant_id: str | None) -> Row | None:
     """Return the row with `resource_id` if it belongs to `tenant_id` (None: no tenants)."""
+    if "\x00" in resource_id:
+        # No id contains NUL, and PostgreSQL rejects NUL in any text parameter with an error.
+        return None
     row = session.get(table, resource_id)
     if row is None or row.tenant_id != tenant_id:
         return None
