@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     """
 
     # Validation errors leave out the rejected values, so a mistyped admin key never reaches a log.
-    model_config = SettingsConfigDict(env_prefix="FLYP_", extra="ignore", hide_input_in_errors=True)
+    # An empty variable means "use the default", as docker compose passes `${VAR:-}` unset ones.
+    model_config = SettingsConfigDict(env_prefix="FLYP_", extra="ignore", hide_input_in_errors=True, env_ignore_empty=True)
 
     data_dir: Path = Field(Path("var"), description="Directory for datasets, models, uploads and the embedded database.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite at DATA_DIR/flyp.db.")

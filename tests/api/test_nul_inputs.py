@@ -31,7 +31,6 @@ def test_nul_in_job_body_422(client: httpx.Client, tiny_zip: Path) -> None:
     assert response.json()["error"]["code"] == "invalid_value"
 
 
-
 def test_nul_in_dataset_name_422(auth_stack: Stack, tiny_zip: Path) -> None:
     # A tenant of its own, so the stored-bytes limit cannot answer first.
     with tenant_client(auth_stack, create_key(auth_stack, new_tenant_name())) as fresh:
