@@ -1,0 +1,76 @@
+"""The Python client and the remote CLI commands through the main path, on the shared stack."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from client import FlypClient
+from tests.stack import Stack, free_port
+from tests.tenant_helpers import build_tiny_zip, flyp_command
+
+pytestmark = pytest.mark.e2e
+
+
+def flyp_json(stack: Stack, arguments: list[str]) -> dict:
+    result = flyp_command([*arguments, "--url", stack.base_url], stack.environment)
+    assert result.returncode == 0, f"flyp {' '.join(arguments)}: {result.stderr}\n{stack.logs()}"
+    return json.loads(result.stdout)
+
+
+def test_cli_main_path(stack: Stack, tmp_path: Path) -> None:
+    archive = build_tiny_zip(tmp_path / "tiny.zip", per_class=4)
+    dataset = flyp_json(stack, ["datasets", "upload", str(archive), "--name", "cli"])
+    assert dataset["status"] == "ready"
+
+    job = flyp_json(
+        stack,
+        ["jobs", "create", "--dataset", dataset["id"], "--architecture", "flyp-tiny", "--epochs", "1", "--batch-size", "2",
+         "--hyperparameters", '{"templates": "simple"}'],
+    )
+    assert job["hyperparameters"]["epochs"] == 1
+
+    watched = flyp_command(["jobs", "watch", job["id"], "--url", stack.base_url], stack.environment)
+    assert watched.returncode == 0, f"{watched.stderr}\n{stack.logs()}"
+    finished = json.loads(watched.stdout)
+    assert finished["status"] == "succeeded"
+    assert "Job succeeded." in watched.stderr
+    assert "step" in watched.stderr  # the progress bar's unit
+
+    listed = flyp_json(stack, ["jobs", "list", "--limit", "100"])
+    assert job["id"] in [item["id"] for item in listed["data"]]
+
+    image = tmp_path / "image.jpg"
+    with zipfile.ZipFile(archive) as opened:
+        image.write_bytes(opened.read("cats/0.jpg"))
+    result = flyp_json(stack, ["classify", finished["model_id"], str(image), "--top-k", "1"])
+    assert result["data"][0]["filename"] == "image.jpg"
+    assert len(result["data"][0]["predictions"]) == 1
+
+    cancelled = flyp_command(["jobs", "cancel", job["id"], "--url", stack.base_url], stack.environment)
+    assert cancelled.returncode == 1
+    assert "job_not_cancellable" in cancelled.stderr
+
+    with FlypClient(stack.base_url) as client:
+        updates = list(client.watch(job["id"]))
+    events = [event for update in updates for event in update.events]
+    assert updates[-1].finished
+    assert events[0]["message"] == "Job created and queued."
+    assert events[-1]["message"] == "Job succeeded."
+    assert [event["id"] for event in events] == sorted({event["id"] for event in events})
+
+
+def test_cli_unknown_job_exit_1(stack: Stack) -> None:
+    result = flyp_command(["jobs", "get", "job_missing", "--url", stack.base_url], stack.environment)
+    assert result.returncode == 1
+    assert "404 job_not_found" in result.stderr
+
+
+def test_health_commands(stack: Stack) -> None:
+    assert flyp_command(["health", "api", "--url", stack.base_url], stack.environment).returncode == 0
+    assert flyp_command(["health", "worker"], stack.environment).returncode == 0
+    dead = flyp_command(["health", "api", "--url", f"http://127.0.0.1:{free_port()}"], stack.environment)
+    assert dead.returncode == 1
