@@ -1,8 +1,8 @@
 """API keys: who is calling, checked before any request body is read.
 
 Authentication runs as ASGI middleware rather than as a route dependency because FastAPI
-reads and validates a request's body before it runs dependencies: a dependency alone would
-parse uploads from callers without a key and answer a malformed body with 422 where 401 is
+reads and validates a request's body before it runs dependencies. A dependency alone would
+parse uploads from callers without a key and reject a malformed body with 422 where 401 is
 due. Routes read the result through `get_principal`, which also puts the bearer scheme into
 the OpenAPI schema.
 """
@@ -106,7 +106,7 @@ class Authenticator:
         return Principal(tenant_id=tenant.id, is_admin=True)
 
     def log_mode(self) -> None:
-        """Log at start-up whether keys are needed, and warn where nobody could call the API."""
+        """Log at start-up whether keys are needed, and warn when no key could pass."""
         if not self.enabled:
             logger.warning("api.auth mode=off: every request acts as one anonymous tenant; set FLYP_AUTH=on to require API keys")
             return

@@ -49,7 +49,7 @@ def check_stored_bytes(request: Request, session: SessionDep, settings: Settings
     used = stored_bytes(session, tenant_id)
     incoming = _content_length(request)
     # NOTE: two uploads that arrive together are both checked against the same usage, so a
-    # tenant can pass the limit by one upload; a body sent without Content-Length counts as 0
+    # tenant can pass the limit by one upload. A body sent without Content-Length counts as 0
     # here and is capped only by FLYP_MAX_UPLOAD_BYTES.
     if used + incoming > limit or used >= limit:
         logger.info("limit.stored_bytes tenant_id=%s used=%d incoming=%d limit=%d", tenant_id, used, incoming, limit)
@@ -109,7 +109,7 @@ def check_classify_rate(request: Request, settings: SettingsDep, tenant_id: Tena
         )
 
 
-# OpenAPI `responses` for the routes that a limit can answer with 429.
+# OpenAPI `responses` for the routes where a limit can reject a request with 429.
 TOO_MANY_REQUESTS: dict[int | str, dict] = {
     429: {
         "model": ErrorResponse,

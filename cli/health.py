@@ -38,7 +38,7 @@ def check_api(args: argparse.Namespace) -> int:
 
 
 def check_worker(args: argparse.Namespace) -> int:
-    """Succeed when a worker named `...@<this hostname>` answers a Celery ping."""
+    """Succeed when a worker named `...@<this hostname>` replies to a Celery ping."""
     from celery import Celery
 
     from core.broker import celery_config
@@ -56,6 +56,6 @@ def check_worker(args: argparse.Namespace) -> int:
         app.close()
     names = [name for reply in replies for name in reply]
     if not any(name.endswith(suffix) for name in names):
-        print(f"flyp health worker: no worker on {suffix[1:]} answered within {args.timeout} s", file=sys.stderr)
+        print(f"flyp health worker: no worker on {suffix[1:]} replied to a ping within {args.timeout} s", file=sys.stderr)
         return 1
     return 0

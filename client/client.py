@@ -163,7 +163,7 @@ class FlypClient:
             yield update
             if update.finished:
                 return
-        # The server closed the stream; the job record says how it ended.
+        # The server closed the stream, so the job record shows how the job ended.
         yield JobUpdate(self.get_job(job_id), [])
 
     def wait(self, job_id: str, *, poll_interval: float = 1.0) -> Job:

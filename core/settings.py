@@ -61,10 +61,10 @@ class Settings(BaseSettings):
         description="Optional admin key; it may act as any tenant named in the Flyp-Tenant header.",
     )
     tenant_max_stored_bytes: int = Field(
-        100 * GIB, ge=0, description="Most bytes of dataset uploads one tenant may store; 0 means no limit."
+        100 * GIB, ge=0, description="Maximum total size of one tenant's dataset uploads, in bytes; 0 means no limit."
     )
-    tenant_max_active_jobs: int = Field(4, ge=0, description="Most queued plus running jobs per tenant; 0 means no limit.")
-    tenant_classify_per_minute: int = Field(600, ge=0, description="Classify requests per minute per tenant; 0 means no limit.")
+    tenant_max_active_jobs: int = Field(4, ge=0, description="Maximum number of queued plus running jobs per tenant; 0 means no limit.")
+    tenant_classify_per_minute: int = Field(600, ge=0, description="Maximum classify requests per minute per tenant; 0 means no limit.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,7 +46,7 @@ def ensure_tenant(session: Session, name: str) -> Tenant:
 
 
 def create_key(session: Session, tenant: Tenant, name: str | None = None) -> tuple[ApiKey, NewKey]:
-    """Store a new key for `tenant`; the returned NewKey holds the only copy of the secret."""
+    """Store a new key for `tenant`; the returned NewKey contains the only copy of the secret."""
     new_key = generate_key()
     row = ApiKey(
         id=new_id("key"),

@@ -1,4 +1,4 @@
-"""What one tenant uses now, for the per-tenant limits."""
+"""Current usage of one tenant, checked by the per-tenant limits."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ The run generates requests from /openapi.json: the schema's own examples, bounda
 `dataset_id` are, half the time, ids of a dataset, job and model that the fuzzing tenant
 owns, so requests reach the handlers and not only the 404 branch.
 
-`positive_data_acceptance` is left out: the schema cannot say that a cursor must name an
+`positive_data_acceptance` is left out because the schema cannot express that a cursor must name an
 existing row or that an upload must be an archive, so schema-valid requests that the API
 rejects with 422 are correct here.
 """

@@ -32,7 +32,7 @@ def test_nul_in_job_body_422(client: httpx.Client, tiny_zip: Path) -> None:
 
 
 def test_nul_in_dataset_name_422(auth_stack: Stack, tiny_zip: Path) -> None:
-    # A tenant of its own, so the stored-bytes limit cannot answer first.
+    # A tenant of its own, so the stored-bytes limit cannot reject the upload first.
     with tenant_client(auth_stack, create_key(auth_stack, new_tenant_name())) as fresh:
         with open(tiny_zip, "rb") as handle:
             response = fresh.post("/v1/datasets", files={"file": ("tiny.zip", handle, "application/zip")}, data={"name": "a\x00b"})
