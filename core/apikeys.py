@@ -3,9 +3,8 @@
 The prefix (12 hex digits) is stored in clear to find the key's row and to name the key in
 listings. Only the sha256 of the whole key is stored. A plain hash is enough because the
 secret has 256 random bits, a space too large to search. The slow, salted hashes built for
-human passwords (bcrypt, argon2) would add, at their usual cost settings, an estimated tens of
-milliseconds to every request and no
-protection.
+human passwords (bcrypt, argon2) would add, at their usual cost settings, an estimated tens
+of milliseconds to every request and no protection.
 """
 
 from __future__ import annotations
