@@ -141,6 +141,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         authenticator: Authenticator = scope["app"].state.authenticator
+        if not authenticator.enabled:
+            scope.setdefault("state", {})["principal"] = ANONYMOUS
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
         try:
             principal = await anyio.to_thread.run_sync(

@@ -129,7 +129,6 @@ class FlypClient:
         Reads the server-sent event stream of GET /v1/jobs/{id}/events where the service
         offers one, and otherwise polls that endpoint with the `after` cursor.
         """
-        last_id: int | None = None
         with self._http.stream(
             "GET", f"/v1/jobs/{job_id}/events", params={"stream": "true"}, headers={"Accept": "text/event-stream"}, timeout=None
         ) as response:
@@ -140,21 +139,30 @@ class FlypClient:
                 yield from self._follow_stream(job_id, parse_event_stream(response.iter_lines()))
                 return
             response.read()
-            page = cast(Page[Event], response.json())
+            pending = list(cast(Page[Event], response.json())["data"])
+        last_id = pending[-1]["id"] if pending else None
         while True:
+            # The job is read before its events: a job seen finished has written its last event
+            # in the same transaction, so the events read next include it.
             job = self.get_job(job_id)
-            events = page["data"]
-            last_id = events[-1]["id"] if events else last_id
-            while page["has_more"]:
-                page = self.list_events(job_id, after=last_id)
-                events = events + page["data"]
-                last_id = events[-1]["id"] if events else last_id
-            update = JobUpdate(job, events)
+            new_events = self._events_after(job_id, last_id)
+            last_id = new_events[-1]["id"] if new_events else last_id
+            update = JobUpdate(job, pending + new_events)
+            pending = []
             yield update
             if update.finished:
                 return
             time.sleep(poll_interval)
-            page = self.list_events(job_id, after=last_id)
+
+    def _events_after(self, job_id: str, after: int | None) -> list[Event]:
+        """Return every event after the id `after`, reading as many pages as there are."""
+        events: list[Event] = []
+        while True:
+            page = self.list_events(job_id, after=after)
+            events += page["data"]
+            if not page["has_more"] or not page["data"]:
+                return events
+            after = page["data"][-1]["id"]
 
     def _follow_stream(self, job_id: str, stream: Iterator[tuple[str, Any]]) -> Iterator[JobUpdate]:
         for _name, data in stream:

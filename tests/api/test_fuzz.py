@@ -105,6 +105,7 @@ def test_fuzz_finds_no_server_error(fuzz_stack: Stack, tiny_zip: Path, tmp_path:
         capture_output=True,
         text=True,
         timeout=MAX_SECONDS + 120,
+        cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
     summary = result.stdout[-8000:]
     assert result.returncode == 0, f"{summary}\n{result.stderr[-2000:]}\n{fuzz_stack.logs()}"
