@@ -29,7 +29,7 @@ from tests.stack import Stack, distributed_stack
 from tests.tenant_helpers import create_key, tenant_client, upload
 
 MAX_EXAMPLES = 12
-MAX_SECONDS = 100
+MAX_SECONDS = 75
 PHASES = "examples,coverage,fuzzing"
 SEED = 20261204
 
