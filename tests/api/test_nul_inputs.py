@@ -9,12 +9,12 @@ import pytest
 
 from tests.api.conftest import new_tenant_name
 from tests.stack import Stack
-from tests.tenant_helpers import create_key, tenant_client, upload
+from tests.tenant_helpers import insert_key, tenant_client, upload
 
 
 @pytest.fixture(scope="module")
 def client(auth_stack: Stack) -> httpx.Client:
-    return tenant_client(auth_stack, create_key(auth_stack, new_tenant_name()))
+    return tenant_client(auth_stack, insert_key(auth_stack, new_tenant_name()))
 
 
 @pytest.mark.parametrize("path", ["/v1/jobs/job_%00", "/v1/datasets/%00", "/v1/models/model_%00x", "/v1/jobs?after=%00"])
@@ -33,7 +33,7 @@ def test_nul_in_job_body_422(client: httpx.Client, tiny_zip: Path) -> None:
 
 def test_nul_in_dataset_name_422(auth_stack: Stack, tiny_zip: Path) -> None:
     # A tenant of its own, so the stored-bytes limit cannot reject the upload first.
-    with tenant_client(auth_stack, create_key(auth_stack, new_tenant_name())) as fresh:
+    with tenant_client(auth_stack, insert_key(auth_stack, new_tenant_name())) as fresh:
         with open(tiny_zip, "rb") as handle:
             response = fresh.post("/v1/datasets", files={"file": ("tiny.zip", handle, "application/zip")}, data={"name": "a\x00b"})
     assert response.status_code == 422, response.text

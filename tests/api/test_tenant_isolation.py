@@ -11,7 +11,7 @@ import pytest
 
 from tests.api.conftest import ADMIN_KEY, new_tenant_name
 from tests.stack import Stack
-from tests.tenant_helpers import create_key, flyp_command, key_id_of, tenant_client, upload
+from tests.tenant_helpers import create_key, flyp_command, insert_key, key_id_of, tenant_client, upload
 
 JOB_BODY = {"model": {"architecture": "flyp-tiny"}, "hyperparameters": {"epochs": 1, "batch_size": 2, "templates": "simple"}}
 IMAGE = ("files", ("a.jpg", b"not an image", "image/jpeg"))
@@ -42,7 +42,7 @@ def owner(auth_stack: Stack, tiny_zip: Path) -> Tenant:
 @pytest.fixture(scope="module")
 def intruder(auth_stack: Stack) -> Tenant:
     name = new_tenant_name()
-    key = create_key(auth_stack, name)
+    key = insert_key(auth_stack, name)
     return Tenant(name, key, tenant_client(auth_stack, key), {})
 
 

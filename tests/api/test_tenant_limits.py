@@ -10,13 +10,13 @@ import pytest
 from client import ApiError, FlypClient
 from tests.api.conftest import CLASSIFY_PER_MINUTE, MAX_ACTIVE_JOBS, new_tenant_name
 from tests.stack import Stack
-from tests.tenant_helpers import create_key, tenant_client, upload
+from tests.tenant_helpers import insert_key, tenant_client, upload
 
 JOB_BODY = {"model": {"architecture": "flyp-tiny"}, "hyperparameters": {"epochs": 1, "batch_size": 2, "templates": "simple"}}
 
 
 def new_client(stack: Stack) -> httpx.Client:
-    return tenant_client(stack, create_key(stack, new_tenant_name()))
+    return tenant_client(stack, insert_key(stack, new_tenant_name()))
 
 
 def uploaded_dataset(client: httpx.Client, archive: Path) -> str:
@@ -57,7 +57,7 @@ def test_active_jobs_limit_429(auth_stack: Stack, tiny_zip: Path) -> None:
 
 
 def test_classify_rate_limit_429(auth_stack: Stack, tiny_zip: Path) -> None:
-    key = create_key(auth_stack, new_tenant_name())
+    key = insert_key(auth_stack, new_tenant_name())
     with FlypClient(auth_stack.base_url, key) as client:
         dataset = client.upload_dataset(tiny_zip)
         job = client.create_job(dataset["id"], architecture="flyp-tiny", hyperparameters=JOB_BODY["hyperparameters"])
