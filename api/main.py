@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
 from api.model_cache import ModelCache
-from api.routes import datasets, health, jobs, models
+from api.routes import datasets, health, job_events, jobs, models
 from core.settings import Settings, get_settings
 from core.store.db import Database
 
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (health.router, datasets.router, jobs.router, models.router):
+    for router in (health.router, datasets.router, jobs.router, job_events.router, models.router):
         app.include_router(router)
     return app
