@@ -30,7 +30,7 @@ class TrainingPlan:
     job_id: str
     attempt: int
     dataset_id: str
-    dataset_dir: Path
+    dataset_dir: Path | None
     model_dir: Path
     work_dir: Path
     model_spec: dict[str, Any]
@@ -66,7 +66,7 @@ def _load_plan(job_id: str) -> TrainingPlan:
             job_id=job_id,
             attempt=job.attempt,
             dataset_id=dataset.id,
-            dataset_dir=Path(dataset.storage_dir or ""),
+            dataset_dir=Path(dataset.storage_dir) if dataset.storage_dir else None,
             model_dir=Path(model.storage_dir),
             work_dir=settings().jobs_dir / job_id,
             model_spec=dict(job.model_spec),
@@ -85,7 +85,8 @@ def _run_claimed(plan: TrainingPlan, ownership: Ownership) -> None:
         _remove_files_if_ended(plan)
         return
     except (SystemExit, KeyboardInterrupt):
-        # The worker is shutting down: let the reaper requeue the job at its next scan.
+        # Raised inside the task when its process is told to exit: let the reaper requeue the
+        # job at its next scan instead of after the whole lease.
         logger.warning("job.interrupted job_id=%s worker_id=%s", plan.job_id, ownership.worker_id)
         _expire_lease(plan.job_id, ownership.worker_id)
         raise
@@ -121,10 +122,11 @@ def _train(plan: TrainingPlan, ownership: Ownership) -> Any:
 
 
 def _check_dataset_files(plan: TrainingPlan) -> None:
-    if not (plan.dataset_dir / MANIFEST_NAME).is_file():
+    manifest = plan.dataset_dir / MANIFEST_NAME if plan.dataset_dir else None
+    if manifest is None or not manifest.is_file():
         raise TrainingError(
             "dataset_files_missing",
-            f"The files of dataset {plan.dataset_id} are missing on the worker ({plan.dataset_dir / MANIFEST_NAME} does not exist): "
+            f"The files of dataset {plan.dataset_id} are missing on the worker ({manifest or 'no storage directory'} does not exist): "
             "they were deleted, or FLYP_DATA_DIR is not shared between the API and this worker. Upload the dataset again and start a new job.",
         )
 

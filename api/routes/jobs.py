@@ -86,6 +86,8 @@ def create_job(
         previous = idempotency.find_previous(
             session, scope=tenant_id, key=idempotency_key, endpoint=IDEMPOTENCY_ENDPOINT, fingerprint=fingerprint
         )
+        if previous is None:
+            raise
         logger.info("job.idempotent_race key_owner_job_id=%s", previous)
         return _replay(session, previous, response)
 
