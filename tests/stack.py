@@ -79,7 +79,12 @@ def run_cli(arguments: list[str], environment: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "cli", *arguments], cwd=REPO_ROOT, env=environment, check=True, timeout=120)
 
 
-def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = 90) -> None:
+# Every service process imports torch at start-up (workers preload it). With several processes
+# starting at once on a busy two-core machine, the API has taken more than 90 s to answer.
+HEALTH_TIMEOUT_SECONDS = 240
+
+
+def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:

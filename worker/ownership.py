@@ -1,4 +1,4 @@
-"""How a worker keeps its claim on a job while it trains, and notices when it has lost it.
+"""A worker's claim on a job while it trains: lease renewal, and detection of a lost claim.
 
 The worker owns a job while the job row is `running` under its worker id. A background
 thread renews the lease; progress and event writes renew it too. Any of them that finds the
@@ -30,10 +30,15 @@ class Ownership:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self._lost = threading.Event()
+        self._released = threading.Event()
 
     @property
     def lost(self) -> bool:
         return self._lost.is_set()
+
+    def release(self) -> None:
+        """Stop renewing the lease, because this worker is about to write the job's outcome."""
+        self._released.set()
 
     def mark_lost(self, source: str) -> None:
         if not self._lost.is_set():
@@ -44,6 +49,8 @@ class Ownership:
         """Renew the lease, storing `progress` if given; return False once the job is no longer ours."""
         if self.lost:
             return False
+        if self._released.is_set():
+            return True
         with get_database().session() as session:
             owned = job_store.renew_lease(
                 session, self.job_id, worker_id=self.worker_id, lease_seconds=self.lease_seconds, progress=progress

@@ -85,7 +85,7 @@ def _run_claimed(plan: TrainingPlan, ownership: Ownership) -> None:
         _remove_files_if_ended(plan)
         return
     except (SystemExit, KeyboardInterrupt):
-        # Raised inside the task when its process is told to exit: let the reaper requeue the
+        # Raised inside the task when its process is asked to exit: let the reaper requeue the
         # job at its next scan instead of after the whole lease.
         logger.warning("job.interrupted job_id=%s worker_id=%s", plan.job_id, ownership.worker_id)
         _expire_lease(plan.job_id, ownership.worker_id)
@@ -150,6 +150,7 @@ def _record_failure(plan: TrainingPlan, ownership: Ownership, error: BaseExcepti
 
 
 def _fail(plan: TrainingPlan, ownership: Ownership, code: str, message: str) -> None:
+    ownership.release()
     with get_database().session() as session:
         failed = job_store.fail_job(session, plan.job_id, code=code, message=message, worker_id=ownership.worker_id)
     if not failed:
@@ -158,6 +159,7 @@ def _fail(plan: TrainingPlan, ownership: Ownership, code: str, message: str) -> 
 
 
 def _record_success(plan: TrainingPlan, ownership: Ownership, result: Any) -> None:
+    ownership.release()
     with get_database().session() as session:
         succeeded = job_store.succeed_job(session, plan.job_id, worker_id=ownership.worker_id, metrics=result.metrics, classes=result.classes)
     if not succeeded:

@@ -119,7 +119,7 @@ def restart_api(stack: Stack) -> Process:
     api.kill()
     port = stack.base_url.rsplit(":", 1)[1]
     replacement = start_process(stack, f"api-after-{api.name}", ["api", "--port", port])
-    wait_until_healthy(stack.base_url, [replacement], timeout=180)
+    wait_until_healthy(stack.base_url, [replacement])
     return replacement
 
 

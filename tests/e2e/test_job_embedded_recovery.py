@@ -12,7 +12,7 @@ from tests.e2e.fault_tools import checkpoint_written, event_kinds, events, model
 from tests.e2e.flows import create_job, upload_dataset
 from tests.stack import embedded_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # A lease long enough that Celery's redelivery of the killed task arrives while the lease is
 # still valid, so only the reaper can start the next attempt.

@@ -1,6 +1,7 @@
 """Jobs under injected faults, on a stack of this module's own (PostgreSQL, Redis, real processes).
 
-Short leases (4 s) and a reaper scanning every second make lost workers visible within seconds.
+Two workers, short leases (4 s) and a reaper scanning every second make a lost worker's job
+move to the other worker within seconds.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from tests.e2e.fault_tools import (
     models_of,
     own_database,
     restart_api,
-    start_process,
     wait_for,
     worker_pid,
 )
 from tests.e2e.flows import create_job, upload_dataset
 from tests.stack import Stack, distributed_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FAULT_SETTINGS = {"lease_seconds": "4", "reaper_interval": "1", "redispatch_after": "5", "max_attempts": "3"}
 # 12 steps per epoch over the 48 training photos, so a test can act between steps.
@@ -45,7 +45,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
     data = tmp_path_factory.mktemp("faults")
     with own_database() as database_url:
         queue = f"flyp-faults-{data.name}-{id(data)}"
-        with distributed_stack(data, database_url=database_url, broker_url=redis_url, queue=queue, **FAULT_SETTINGS) as running:
+        with distributed_stack(data, database_url=database_url, broker_url=redis_url, queue=queue, workers=2, **FAULT_SETTINGS) as running:
             yield running
 
 
@@ -58,17 +58,24 @@ def _job(stack: Stack, job_id: str) -> dict:
     return stack.client.get(f"/v1/jobs/{job_id}").json()
 
 
-def _worker(stack: Stack):  # noqa: ANN202 - a tests.stack.Process
-    return next(process for process in stack.processes if process.name.startswith("worker") and process.popen.poll() is None)
+def _worker_logs(stack: Stack) -> str:
+    return "\n".join(process.log_text() for process in stack.processes if process.name.startswith("worker"))
+
+
+def _parent_pid(pid: int) -> int:
+    # /proc/PID/stat: "pid (name) state ppid ..."; the name may contain spaces.
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_killed_worker_job_resumes(fault_stack: Stack, dataset: dict) -> None:
     job = create_job(fault_stack, dataset["id"], hyperparameters=SLOW_HYPERPARAMETERS)
     wait_for(lambda: checkpoint_written(fault_stack, job["id"], 1), WAIT_SECONDS, f"no epoch 1 checkpoint\n{fault_stack.logs()}")
+    started = next(event for event in events(fault_stack, job["id"]) if event["data"].get("status") == "running")
+    owner = _parent_pid(worker_pid(started["data"]["worker_id"]))
 
-    _worker(fault_stack).kill()
+    # SIGKILL the whole worker, parent and training child; the other worker's reaper takes over.
+    next(process for process in fault_stack.processes if process.popen.pid == owner).kill()
     assert _job(fault_stack, job["id"])["status"] == "running"
-    start_process(fault_stack, "worker-replacement", ["worker"])
     finished = fault_stack.wait_for_job(job["id"], timeout=WAIT_SECONDS)
 
     assert finished["status"] == "succeeded", f"{finished}\n{fault_stack.logs()}"
@@ -149,7 +156,7 @@ def test_cancel_running_job_stops_and_cleans(fault_stack: Stack, dataset: dict) 
     assert response.status_code == 200
     cancelled = response.json()
     work_dir = data_dir(fault_stack) / "jobs" / job["id"]
-    wait_for(lambda: f"job.stopped job_id={job['id']}" in _worker(fault_stack).log_text(), 120, "the worker never stopped training")
+    wait_for(lambda: f"job.stopped job_id={job['id']}" in _worker_logs(fault_stack), 120, "the worker never stopped training")
     wait_for(lambda: not work_dir.exists(), 30, f"{work_dir} was not removed")
 
     final = _job(fault_stack, job["id"])

@@ -15,13 +15,13 @@ from tests.e2e.fault_tools import RedisServer, event_kinds, models_of, own_datab
 from tests.e2e.flows import create_job, upload_dataset
 from tests.stack import Stack, distributed_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 QUEUE_SETTINGS = {
     "visibility_timeout": "5",
     "lease_seconds": "4",
     "reaper_interval": "1",
-    "redispatch_after": "5",
+    "redispatch_after": "15",
     "max_attempts": "3",
 }
 QUICK_HYPERPARAMETERS = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "templates": "simple", "seed": 0, "wise_ft_alphas": [1.0]}
