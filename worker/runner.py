@@ -105,6 +105,8 @@ def _train(plan: TrainingPlan, ownership: Ownership) -> Any:
     _configure_torch(config.torch_threads)
     if plan.model_dir.exists():
         # An earlier attempt saved the model but died before recording its success.
+        # NOTE: a worker that lost its lease while saving can still rename its model into
+        # place after this; this attempt's save then fails with internal_error.
         logger.warning("job.stale_model_removed job_id=%s model_dir=%s", plan.job_id, plan.model_dir)
         shutil.rmtree(plan.model_dir, ignore_errors=True)
     return train(
