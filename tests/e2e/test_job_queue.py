@@ -26,7 +26,7 @@ QUEUE_SETTINGS = {
     "max_attempts": "3",
 }
 QUICK_HYPERPARAMETERS = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "templates": "simple", "seed": 0, "wise_ft_alphas": [1.0]}
-# 24 steps over the 48 training photos: long enough to overlap with another job.
+# 24 steps over the 48 training photos: long enough to be running while Redis restarts.
 MEDIUM_HYPERPARAMETERS = {"epochs": 2, "batch_size": 4, "learning_rate": 1e-3, "warmup_steps": 2, "templates": "simple", "seed": 0, "wise_ft_alphas": [1.0]}
 # 72 steps: longer than the 5 s visibility timeout plus Redis's 2 s restore scan, with room to spare.
 LONG_HYPERPARAMETERS = {"epochs": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 2, "templates": "simple", "seed": 0, "wise_ft_alphas": [1.0]}
