@@ -58,6 +58,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": folder,
             "data_folder_out": folder,
             "processed_folder": str((settings.broker_dir / "processed").resolve()),
+            # kombu's default is "control" in the working directory.
+            "control_folder": str((settings.broker_dir / "control").resolve()),
             "store_processed": False,
         }
     else:

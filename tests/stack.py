@@ -79,12 +79,7 @@ def run_cli(arguments: list[str], environment: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "cli", *arguments], cwd=REPO_ROOT, env=environment, check=True, timeout=120)
 
 
-# Every service process imports torch at start-up (workers preload it). With several processes
-# starting at once on a busy two-core machine, the API has taken more than 90 s to answer.
-HEALTH_TIMEOUT_SECONDS = 240
-
-
-def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
@@ -112,7 +107,7 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"===== {process.name} =====\n{process.log_text()[-6000:]}" for process in self.processes)
 
-    def wait_for_job(self, job_id: str, timeout: float = 600) -> dict:
+    def wait_for_job(self, job_id: str, timeout: float = 400) -> dict:
         """Poll a job until it reaches a terminal state and return it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
