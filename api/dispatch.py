@@ -15,10 +15,11 @@ logger = logging.getLogger(__name__)
 class Dispatcher:
     def __init__(self, settings: Settings) -> None:
         self.queue = settings.queue
-        self.celery = Celery("flyp-api")
+        self.celery = Celery("flyp-api", set_as_current=False)
         self.celery.conf.update(celery_config(settings))
 
     def send_job(self, job_id: str) -> None:
+        """Send the job's message; raises the broker's error when it cannot be reached."""
         self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=self.queue)
         logger.info("job.dispatched job_id=%s queue=%s", job_id, self.queue)
 

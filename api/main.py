@@ -13,7 +13,7 @@ from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
 from api.limits import create_rate_limiter
 from api.model_cache import ModelCache
-from api.routes import datasets, health, jobs, models
+from api.routes import datasets, health, job_events, jobs, models
 from api.schemas.common import ErrorResponse
 from core.settings import Settings, get_settings
 from core.store.db import Database
@@ -52,6 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Every resource route needs a caller; AuthMiddleware has already rejected requests without a key.
     unauthorized = {401: {"model": ErrorResponse, "description": "The API key is missing, invalid or revoked."}}
-    for router in (datasets.router, jobs.router, models.router):
+    for router in (datasets.router, jobs.router, job_events.router, models.router):
         app.include_router(router, dependencies=[Depends(get_principal)], responses=unauthorized)
     return app

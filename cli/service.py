@@ -15,6 +15,9 @@ from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
+# Seconds the API waits for open requests, such as event streams, when it is stopped.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="Run the embedded service: the API plus one worker process.")
@@ -57,7 +60,11 @@ def run_api(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    # Open event streams would otherwise hold a graceful shutdown until their jobs end.
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
     return 0
 
 

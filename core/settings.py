@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         7 * 24 * 3600, gt=0, description="Seconds before Redis hands an unacknowledged task to another worker; keep it above the longest job."
     )
+    reaper_interval: float = Field(30.0, gt=0, description="Seconds between two scans of each worker's reaper for lost and unsent jobs.")
+    redispatch_after: int = Field(
+        600, gt=0, description="Seconds a queued job may wait unclaimed before its message is sent again; the wait doubles after each resend."
+    )
+    job_time_limit: int = Field(
+        0, ge=0, description="Seconds one attempt of a job may run before it fails with time_limit_exceeded; 0 means no limit."
+    )
+    worker_preload: bool = Field(
+        True, description="Import torch and open_clip once in the worker's parent process (without initialising CUDA) so each job starts faster."
+    )
 
     max_classify_images: int = Field(32, gt=0, description="Maximum number of images in one classify request.")
     model_cache_size: int = Field(4, gt=0, description="Maximum number of models kept loaded per API process.")

@@ -41,6 +41,6 @@ def insert_job(database: Database, dataset_id: str) -> str:
         job_store.create_job(
             session, job_id=job_id, tenant_id=None, dataset_id=dataset_id, method="flyp",
             model_spec={"architecture": "flyp-tiny"}, hyperparameters={}, warnings=[],
-            model_id=new_id("model"), model_dir="/nowhere",
+            model_id=new_id("model"), model_dir="/nowhere", redispatch_after=600,
         )
     return job_id

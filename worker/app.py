@@ -9,7 +9,8 @@ from core.settings import get_settings
 
 
 def create_celery() -> Celery:
-    app = Celery("flyp", include=["worker.tasks"])
+    # worker.lifecycle contains the signal handlers: preload, per-child set-up and the reaper.
+    app = Celery("flyp", include=["worker.tasks", "worker.lifecycle"])
     app.conf.update(celery_config(get_settings()))
     return app
 

@@ -8,99 +8,34 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import ServiceError
+from core.errors import TrainingError
+from core.manifest import MANIFEST_NAME
 from core.store import jobs as job_store
-from core.store.tables import Dataset, Job, Model
+from core.store.tables import CANCELLED, FAILED, Dataset, Job, Model
 from worker.context import get_database, new_worker_id, settings
+from worker.failures import INTERNAL_ERROR, describe_failure, internal_error_message
+from worker.ownership import JobCallbacks, LeaseKeeper, Ownership
 
 logger = logging.getLogger(__name__)
 
-# Progress is written at most this often; the lease is renewed with every write.
-PROGRESS_INTERVAL_SECONDS = 1.0
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The job, dataset and paths of one attempt, read from the database once after the claim."""
 
-class JobCallbacks:
-    """Training callbacks that store progress and events on the job row."""
-
-    def __init__(self, job_id: str, worker_id: str) -> None:
-        self.job_id = job_id
-        self.worker_id = worker_id
-        self._last_write = 0.0
-
-    def on_progress(self, progress: Any) -> None:
-        from core.training import TrainingStopped
-
-        now = time.monotonic()
-        last_step = progress.step >= progress.total_steps
-        if now - self._last_write < PROGRESS_INTERVAL_SECONDS and not last_step:
-            return
-        self._last_write = now
-        with get_database().session() as session:
-            owned = job_store.renew_lease(
-                session,
-                self.job_id,
-                worker_id=self.worker_id,
-                lease_seconds=settings().lease_seconds,
-                progress=_progress_dict(progress),
-            )
-        if not owned:
-            raise TrainingStopped(f"job {self.job_id} is no longer running under worker {self.worker_id}")
-
-    def on_event(self, level: str, message: str, data: dict[str, Any]) -> None:
-        with get_database().session() as session:
-            job_store.add_event(session, self.job_id, level, message, data)
-
-
-def _progress_dict(progress: Any) -> dict[str, Any]:
-    return {
-        "epoch": progress.epoch,
-        "epochs": progress.epochs,
-        "step": progress.step,
-        "total_steps": progress.total_steps,
-        "loss": progress.loss,
-        "learning_rate": progress.learning_rate,
-        "images_per_second": progress.images_per_second,
-        "eta_seconds": progress.eta_seconds,
-    }
-
-
-class LeaseKeeper:
-    """Renew the job's lease from a background thread while a long step or evaluation runs."""
-
-    def __init__(self, job_id: str, worker_id: str, lease_seconds: int) -> None:
-        self.job_id = job_id
-        self.worker_id = worker_id
-        self.lease_seconds = lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
-
-    def __enter__(self) -> "LeaseKeeper":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        interval = max(1.0, self.lease_seconds / 3)
-        while not self._stop.wait(interval):
-            try:
-                with get_database().session() as session:
-                    owned = job_store.renew_lease(
-                        session, self.job_id, worker_id=self.worker_id, lease_seconds=self.lease_seconds
-                    )
-            except Exception:  # noqa: BLE001 - a database hiccup must not kill the lease thread
-                logger.exception("job.lease.renew_failed job_id=%s worker_id=%s", self.job_id, self.worker_id)
-                continue
-            if not owned:
-                logger.info("job.lease.lost job_id=%s worker_id=%s", self.job_id, self.worker_id)
-                return
+    job_id: str
+    attempt: int
+    dataset_id: str
+    dataset_dir: Path | None
+    model_dir: Path
+    work_dir: Path
+    model_spec: dict[str, Any]
+    method: str
+    hyperparameters: dict[str, Any]
 
 
 def run_job(job_id: str) -> None:
@@ -108,82 +43,154 @@ def run_job(job_id: str) -> None:
     config = settings()
     worker_id = new_worker_id()
     with get_database().session() as session:
-        claimed = job_store.claim_job(session, job_id, worker_id=worker_id, lease_seconds=config.lease_seconds)
+        claimed = job_store.claim_job(
+            session, job_id, worker_id=worker_id, lease_seconds=config.lease_seconds, max_attempts=config.max_attempts
+        )
     if not claimed:
         logger.info("job.skip job_id=%s reason=not_claimable worker_id=%s", job_id, worker_id)
         return
 
-    logger.info("job.claimed job_id=%s worker_id=%s", job_id, worker_id)
-    with LeaseKeeper(job_id, worker_id, config.lease_seconds):
-        _train_claimed(job_id, worker_id)
+    ownership = Ownership(job_id, worker_id, config.lease_seconds)
+    with LeaseKeeper(ownership):
+        plan = _load_plan(job_id)
+        logger.info("job.claimed job_id=%s worker_id=%s attempt=%d", job_id, worker_id, plan.attempt)
+        _run_claimed(plan, ownership)
 
 
-def _train_claimed(job_id: str, worker_id: str) -> None:
-    from core.training import ModelSpec, TrainingStopped, train
-
-    config = settings()
+def _load_plan(job_id: str) -> TrainingPlan:
     with get_database().session() as session:
         job = session.get(Job, job_id)
         dataset = session.get(Dataset, job.dataset_id)
         model = session.get(Model, job.model_id)
-        dataset_dir, model_dir = Path(dataset.storage_dir), Path(model.storage_dir)
-        model_spec, method, hyperparameters = ModelSpec(**job.model_spec), job.method, dict(job.hyperparameters)
-
-    work_dir = config.jobs_dir / job_id
-    try:
-        result = train(
-            dataset_dir=dataset_dir,
-            model_spec=model_spec,
-            method=method,
-            hyperparameters=hyperparameters,
-            model_dir=model_dir,
-            work_dir=work_dir,
-            cache_dir=config.cache_dir,
-            device=config.device,
-            max_image_pixels=config.max_image_pixels,
-            callbacks=JobCallbacks(job_id, worker_id),
+        return TrainingPlan(
+            job_id=job_id,
+            attempt=job.attempt,
+            dataset_id=dataset.id,
+            dataset_dir=Path(dataset.storage_dir) if dataset.storage_dir else None,
+            model_dir=Path(model.storage_dir),
+            work_dir=settings().jobs_dir / job_id,
+            model_spec=dict(job.model_spec),
+            method=job.method,
+            hyperparameters=dict(job.hyperparameters),
         )
+
+
+def _run_claimed(plan: TrainingPlan, ownership: Ownership) -> None:
+    from core.training import TrainingStopped
+
+    try:
+        result = _train(plan, ownership)
     except TrainingStopped:
-        logger.info("job.stopped job_id=%s worker_id=%s", job_id, worker_id)
-        _remove(model_dir, work_dir)
+        logger.info("job.stopped job_id=%s worker_id=%s", plan.job_id, ownership.worker_id)
+        _remove_files_if_ended(plan)
         return
+    except (SystemExit, KeyboardInterrupt):
+        # Raised inside the task when its process is asked to exit: let the reaper requeue the
+        # job at its next scan instead of after the whole lease.
+        logger.warning("job.interrupted job_id=%s worker_id=%s", plan.job_id, ownership.worker_id)
+        _expire_lease(plan.job_id, ownership.worker_id)
+        raise
     except BaseException as error:
-        _remove(model_dir, work_dir)
-        failure = _expected_failure(error)
-        if failure is None:
-            logger.exception("job.failed job_id=%s code=internal_error worker_id=%s", job_id, worker_id)
-            message = f"Training failed with an unexpected error; the worker log has the details for job {job_id}."
-            _fail(job_id, worker_id, "internal_error", message)
-            raise
-        logger.warning("job.failed job_id=%s code=%s message=%s", job_id, *failure)
-        _fail(job_id, worker_id, *failure)
+        _record_failure(plan, ownership, error)
         return
 
+    _record_success(plan, ownership, result)
+
+
+def _train(plan: TrainingPlan, ownership: Ownership) -> Any:
+    from core.training import ModelSpec, train
+
+    config = settings()
+    _check_dataset_files(plan)
+    _configure_torch(config.torch_threads)
+    if plan.model_dir.exists():
+        # An earlier attempt saved the model but died before recording its success.
+        # NOTE: a worker that lost its lease while saving can still rename its model into
+        # place after this; this attempt's save then fails with internal_error.
+        logger.warning("job.stale_model_removed job_id=%s model_dir=%s", plan.job_id, plan.model_dir)
+        shutil.rmtree(plan.model_dir, ignore_errors=True)
+    return train(
+        dataset_dir=plan.dataset_dir,
+        model_spec=ModelSpec(**plan.model_spec),
+        method=plan.method,
+        hyperparameters=plan.hyperparameters,
+        model_dir=plan.model_dir,
+        work_dir=plan.work_dir,
+        cache_dir=config.cache_dir,
+        device=config.device,
+        max_image_pixels=config.max_image_pixels,
+        callbacks=JobCallbacks(ownership),
+    )
+
+
+def _check_dataset_files(plan: TrainingPlan) -> None:
+    manifest = plan.dataset_dir / MANIFEST_NAME if plan.dataset_dir else None
+    if manifest is None or not manifest.is_file():
+        raise TrainingError(
+            "dataset_files_missing",
+            f"The files of dataset {plan.dataset_id} are missing on the worker ({manifest or 'no storage directory'} does not exist): "
+            "they were deleted, or FLYP_DATA_DIR is not shared between the API and this worker. Upload the dataset again and start a new job.",
+        )
+
+
+def _configure_torch(threads: int) -> None:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def _record_failure(plan: TrainingPlan, ownership: Ownership, error: BaseException) -> None:
+    failure = describe_failure(error, time_limit=settings().job_time_limit)
+    if failure is None:
+        logger.exception("job.failed job_id=%s code=%s worker_id=%s", plan.job_id, INTERNAL_ERROR, ownership.worker_id)
+        _fail(plan, ownership, INTERNAL_ERROR, internal_error_message(plan.job_id))
+        raise error
+    code, message = failure
+    logger.warning("job.failed job_id=%s code=%s worker_id=%s message=%s", plan.job_id, code, ownership.worker_id, message, exc_info=error)
+    _fail(plan, ownership, code, message)
+
+
+def _fail(plan: TrainingPlan, ownership: Ownership, code: str, message: str) -> None:
+    ownership.release()
     with get_database().session() as session:
-        succeeded = job_store.succeed_job(session, job_id, worker_id=worker_id, metrics=result.metrics, classes=result.classes)
+        failed = job_store.fail_job(session, plan.job_id, code=code, message=message, worker_id=ownership.worker_id)
+    if not failed:
+        logger.info("job.fail_skipped job_id=%s reason=no_longer_owned worker_id=%s", plan.job_id, ownership.worker_id)
+    _remove_files_if_ended(plan)
+
+
+def _record_success(plan: TrainingPlan, ownership: Ownership, result: Any) -> None:
+    ownership.release()
+    with get_database().session() as session:
+        succeeded = job_store.succeed_job(session, plan.job_id, worker_id=ownership.worker_id, metrics=result.metrics, classes=result.classes)
     if not succeeded:
-        logger.info("job.discarded job_id=%s reason=no_longer_owned worker_id=%s", job_id, worker_id)
-        _remove(model_dir, work_dir)
+        logger.info("job.discarded job_id=%s reason=no_longer_owned worker_id=%s", plan.job_id, ownership.worker_id)
+        _remove_files_if_ended(plan)
         return
-    shutil.rmtree(work_dir, ignore_errors=True)
-    logger.info("job.succeeded job_id=%s worker_id=%s model_dir=%s", job_id, worker_id, model_dir)
+    shutil.rmtree(plan.work_dir, ignore_errors=True)
+    logger.info("job.succeeded job_id=%s worker_id=%s attempt=%d model_dir=%s", plan.job_id, ownership.worker_id, plan.attempt, plan.model_dir)
 
 
-def _expected_failure(error: BaseException) -> tuple[str, str] | None:
-    """Return (code, message) for failures a user can act on, or None for unexpected ones."""
-    if isinstance(error, ServiceError):
-        return error.code, error.message
-    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
-        return "out_of_memory", "Training ran out of memory; use a smaller batch_size or a smaller model."
-    return None
+def _remove_files_if_ended(plan: TrainingPlan) -> None:
+    """Remove the job's partial files if it ended failed or cancelled.
 
-
-def _fail(job_id: str, worker_id: str, code: str, message: str) -> None:
+    A job that was requeued or taken over keeps its files: the next attempt resumes from the
+    epoch checkpoints in the work directory.
+    """
     with get_database().session() as session:
-        if not job_store.fail_job(session, job_id, code=code, message=message, worker_id=worker_id):
-            logger.info("job.fail_skipped job_id=%s reason=no_longer_owned", job_id)
-
-
-def _remove(*paths: Path) -> None:
-    for path in paths:
+        status = job_store.job_status(session, plan.job_id)
+    if status not in (FAILED, CANCELLED):
+        logger.info("job.files_kept job_id=%s status=%s", plan.job_id, status)
+        return
+    for path in (plan.model_dir, plan.work_dir):
         shutil.rmtree(path, ignore_errors=True)
+    logger.info("job.files_removed job_id=%s status=%s", plan.job_id, status)
+
+
+def _expire_lease(job_id: str, worker_id: str) -> None:
+    try:
+        with get_database().session() as session:
+            job_store.expire_lease(session, job_id, worker_id=worker_id)
+    except Exception:  # noqa: BLE001 - shutting down anyway; the lease then expires on its own
+        logger.exception("job.expire_lease_failed job_id=%s worker_id=%s", job_id, worker_id)

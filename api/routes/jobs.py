@@ -3,26 +3,33 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.deps import DispatcherDep, SessionDep, SettingsDep, TenantDep
+from api.dispatch import Dispatcher
+from api.idempotency import REPLAYED_HEADER, IdempotencyKeyDep
 from api.limits import TOO_MANY_REQUESTS, ActiveJobsLimit
 from api.routes.datasets import require_dataset
 from api.schemas.common import ERROR_RESPONSES, ListPublic
-from api.schemas.jobs import EventPublic, JobCreate, JobPublic
+from api.schemas.jobs import JobCreate, JobPublic
 from core.errors import ConflictError, NotFoundError
 from core.ids import new_id
+from core.settings import Settings
+from core.store import idempotency
 from core.store import jobs as job_store
 from core.store.queries import get_owned, list_page
-from core.store.tables import CANCELLED, SUCCEEDED, Job, JobEvent
+from core.store.tables import SUCCEEDED, Job
 from core.training import resolve_hyperparameters
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
+IDEMPOTENCY_ENDPOINT = "POST /v1/jobs"
 
-def to_public(job: Job) -> JobPublic:
+
+def to_public(job: Job, *, queue_position: int | None = None) -> JobPublic:
     return JobPublic(
         id=job.id,
         dataset_id=job.dataset_id,
@@ -30,6 +37,7 @@ def to_public(job: Job) -> JobPublic:
         status=job.status,
         model=job.model_spec,
         hyperparameters=job.hyperparameters,
+        queue_position=queue_position,
         progress=job.progress,
         metrics=job.metrics,
         error=job.error,
@@ -41,15 +49,55 @@ def to_public(job: Job) -> JobPublic:
     )
 
 
+def to_public_with_position(session: Session, job: Job) -> JobPublic:
+    return to_public(job, queue_position=job_store.queue_position(session, job))
+
+
 @router.post("", status_code=201, response_model=JobPublic, dependencies=[ActiveJobsLimit], responses=TOO_MANY_REQUESTS)
 def create_job(
     job_in: JobCreate,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     tenant_id: TenantDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> JobPublic:
-    """Queue a finetuning job on a ready dataset."""
+    """Queue a finetuning job on a ready dataset; with an Idempotency-Key, a retry returns the first job."""
+    fingerprint = idempotency.request_fingerprint(job_in.model_dump(mode="json"))
+    if idempotency_key is not None:
+        previous = idempotency.find_previous(
+            session, scope=tenant_id, key=idempotency_key, endpoint=IDEMPOTENCY_ENDPOINT, fingerprint=fingerprint
+        )
+        if previous is not None:
+            return _replay(session, previous, response)
+
+    job = _insert_job(session, settings, job_in, tenant_id)
+    if idempotency_key is not None:
+        idempotency.remember(
+            session, scope=tenant_id, key=idempotency_key, endpoint=IDEMPOTENCY_ENDPOINT, fingerprint=fingerprint, resource_id=job.id
+        )
+    try:
+        session.commit()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key committed first: return its job.
+        session.rollback()
+        previous = idempotency.find_previous(
+            session, scope=tenant_id, key=idempotency_key, endpoint=IDEMPOTENCY_ENDPOINT, fingerprint=fingerprint
+        )
+        if previous is None:
+            raise
+        logger.info("job.idempotent_race key_owner_job_id=%s", previous)
+        return _replay(session, previous, response)
+
+    logger.info("job.created job_id=%s dataset_id=%s method=%s", job.id, job.dataset_id, job.method)
+    _dispatch(session, dispatcher, job.id)
+    return to_public_with_position(session, job)
+
+
+def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_id: str | None) -> Job:
     dataset = require_dataset(session, job_in.dataset_id, tenant_id, param="dataset_id")
     if dataset.status != "ready":
         raise ConflictError(
@@ -60,10 +108,10 @@ def create_job(
         job_in.hyperparameters, method=job_in.method, num_train_images=num_train_images, num_classes=len(dataset.classes)
     )
 
-    job_id, model_id = new_id("job"), new_id("model")
-    job = job_store.create_job(
+    model_id = new_id("model")
+    return job_store.create_job(
         session,
-        job_id=job_id,
+        job_id=new_id("job"),
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         method=job_in.method,
@@ -72,11 +120,24 @@ def create_job(
         warnings=warnings,
         model_id=model_id,
         model_dir=str((settings.models_dir / model_id).resolve()),
+        redispatch_after=settings.redispatch_after,
     )
-    session.commit()
-    logger.info("job.created job_id=%s dataset_id=%s method=%s", job_id, dataset.id, job_in.method)
-    dispatcher.send_job(job_id)
-    return to_public(job)
+
+
+def _dispatch(session: Session, dispatcher: Dispatcher, job_id: str) -> None:
+    """Send the job's message; if the broker is down, leave the job queued for the reaper to send."""
+    try:
+        dispatcher.send_job(job_id)
+    except Exception as error:  # noqa: BLE001 - the job is stored either way; the reaper sends it later
+        logger.warning("job.dispatch_failed job_id=%s sender=api error=%r", job_id, error)
+        job_store.mark_unsent(session, job_id, reason=f"{type(error).__name__}: {error}", announce=True)
+        session.commit()
+
+
+def _replay(session: Session, job_id: str, response: Response) -> JobPublic:
+    response.headers[REPLAYED_HEADER] = "true"
+    logger.info("job.idempotent_replay job_id=%s", job_id)
+    return to_public_with_position(session, session.get(Job, job_id))
 
 
 @router.get("", response_model=ListPublic[JobPublic])
@@ -87,47 +148,32 @@ def list_jobs(
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ListPublic[JobPublic]:
     rows, has_more = list_page(session, Job, tenant_id=tenant_id, limit=limit, after=after)
-    return ListPublic[JobPublic](data=[to_public(row) for row in rows], has_more=has_more)
+    return ListPublic[JobPublic](data=[to_public_with_position(session, row) for row in rows], has_more=has_more)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
 def get_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobPublic:
-    return to_public(require_job(session, job_id, tenant_id))
+    return to_public_with_position(session, require_job(session, job_id, tenant_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobPublic:
-    """Cancel a queued or running job; a running job stops within a few training steps."""
+    """Cancel a queued or running job; a running job stops within a few training steps.
+
+    Its worker removes the partial files. Cancelling a job that has already ended is a 409.
+    """
     job = require_job(session, job_id, tenant_id)
     previous = job.status
-    status = job_store.cancel_job(session, job_id)
+    cancelled = job_store.cancel_job(session, job_id)
     session.commit()
-    if status != CANCELLED:
-        raise ConflictError("job_not_cancellable", f"Job {job_id} has already ended with status {status}.", param="job_id")
-    logger.info("job.cancelled job_id=%s previous_status=%s", job_id, previous)
     session.refresh(job)
+    if not cancelled:
+        raise ConflictError("job_not_cancellable", f"Job {job_id} has already ended with status {job.status}.", param="job_id")
+    logger.info("job.cancelled job_id=%s previous_status=%s", job_id, previous)
     return to_public(job)
 
 
-@router.get("/{job_id}/events", response_model=ListPublic[EventPublic])
-def list_events(
-    job_id: str,
-    session: SessionDep,
-    tenant_id: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int | None, Query(ge=0, description="Return events with an id above this one.")] = None,
-) -> ListPublic[EventPublic]:
-    """List a job's events oldest first; pass the last id seen as `after` for the next page."""
-    require_job(session, job_id, tenant_id)
-    query = select(JobEvent).where(JobEvent.job_id == job_id)
-    if after is not None:
-        query = query.where(JobEvent.id > after)
-    rows = list(session.scalars(query.order_by(JobEvent.id).limit(limit + 1)))
-    events = [EventPublic.model_validate(row, from_attributes=True) for row in rows[:limit]]
-    return ListPublic[EventPublic](data=events, has_more=len(rows) > limit)
-
-
-def require_job(session: SessionDep, job_id: str, tenant_id: str | None) -> Job:
+def require_job(session: Session, job_id: str, tenant_id: str | None) -> Job:
     job = get_owned(session, Job, job_id, tenant_id)
     if job is None:
         raise NotFoundError("job_not_found", f"No job with id {job_id!r} exists.", param="job_id")

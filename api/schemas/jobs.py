@@ -29,12 +29,17 @@ class JobPublic(BaseModel):
     method: str
     status: str
     model: dict[str, Any]
-    hyperparameters: dict[str, Any]
-    progress: dict[str, Any] | None
+    hyperparameters: dict[str, Any] = Field(description="The resolved values the job trains with.")
+    queue_position: int | None = Field(
+        None, description="While queued: 1 for the next job a free worker takes, counting the queued jobs of every user."
+    )
+    progress: dict[str, Any] | None = Field(
+        description="While running: epoch, epochs, step, total_steps, loss, learning_rate, images_per_second and eta_seconds."
+    )
     metrics: dict[str, Any] | None
     error: JobError | None
     model_id: str | None = Field(description="The finished model; set once the job has succeeded.")
-    attempt: int
+    attempt: int = Field(description="Attempts started so far; a job whose worker was lost resumes in a new attempt.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -4,10 +4,10 @@ worker and a cancel request can race without a terminal state ever changing."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.store.tables import (
@@ -47,8 +47,14 @@ def create_job(
     warnings: list[str],
     model_id: str,
     model_dir: str,
+    redispatch_after: int,
 ) -> Job:
-    """Insert a queued job and the pending model row it will produce."""
+    """Insert a queued job and the pending model row it will produce.
+
+    The caller sends the job's message after the commit. If no worker has claimed the job
+    `redispatch_after` seconds later, the reaper sends the message again.
+    """
+    now = utcnow()
     job = Job(
         id=job_id,
         tenant_id=tenant_id,
@@ -58,7 +64,10 @@ def create_job(
         model_spec=model_spec,
         hyperparameters=hyperparameters,
         model_id=model_id,
-        created_at=utcnow(),
+        created_at=now,
+        queued_at=now,
+        dispatch_count=1,
+        redispatch_at=now + timedelta(seconds=redispatch_after),
     )
     session.add(job)
     session.flush()
@@ -84,16 +93,17 @@ def create_job(
     return job
 
 
-def claim_job(session: Session, job_id: str, *, worker_id: str, lease_seconds: int) -> bool:
+def claim_job(session: Session, job_id: str, *, worker_id: str, lease_seconds: int, max_attempts: int) -> bool:
     """Take ownership of a queued job, or of a running one whose lease has expired.
 
     Returns False when another worker owns the job or it has ended, so a duplicated or
-    redelivered message never trains twice.
+    redelivered message never trains twice. A running job with an expired lease that has
+    used all `max_attempts` is left to the reaper, which fails it.
     """
     now = utcnow()
     claimable = or_(
         Job.status == QUEUED,
-        and_(Job.status == RUNNING, Job.lease_expires_at < now),
+        and_(Job.status == RUNNING, Job.lease_expires_at < now, Job.attempt < max_attempts),
     )
     result = session.execute(
         update(Job)
@@ -103,6 +113,7 @@ def claim_job(session: Session, job_id: str, *, worker_id: str, lease_seconds: i
             worker_id=worker_id,
             attempt=Job.attempt + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
+            redispatch_at=None,
             started_at=now,
             updated_at=now,
         )
@@ -134,6 +145,59 @@ def renew_lease(session: Session, job_id: str, *, worker_id: str, lease_seconds:
     return result.rowcount == 1
 
 
+def add_worker_event(
+    session: Session, job_id: str, *, worker_id: str, lease_seconds: int, level: str, message: str, data: dict[str, Any]
+) -> bool:
+    """Record an event from the worker that owns the job, and renew its lease.
+
+    Returns False, and records nothing, when the job has ended or moved to another worker, so
+    a cancelled job shows no training events after "Job cancelled.". The lease update takes
+    the row lock first, so a concurrent cancel commits either before this check or after the
+    event.
+    """
+    if not renew_lease(session, job_id, worker_id=worker_id, lease_seconds=lease_seconds):
+        return False
+    add_event(session, job_id, level, message, data)
+    return True
+
+
+def mark_unsent(session: Session, job_id: str, *, reason: str, announce: bool) -> None:
+    """Make the reaper send a queued job's message on its next scan, because sending it failed.
+
+    With `announce`, a warning event explains to the user why the job waits.
+    """
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == QUEUED)
+        .values(redispatch_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1 and announce:
+        add_event(
+            session, job_id, "warning", f"The job's message could not be sent to the queue ({reason}); it is sent again once the broker is reachable.",
+            {"event": "dispatch_failed"},
+        )
+
+
+def queue_position(session: Session, job: Job) -> int | None:
+    """Return the 1-based position of a queued job among all queued jobs, oldest first; None otherwise.
+
+    Workers take messages in the order they were sent, so the position counts the jobs that
+    entered the queue earlier. Jobs of every tenant count, because they share the workers.
+    """
+    if job.status != QUEUED or job.queued_at is None:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.status == QUEUED,
+            or_(Job.queued_at < job.queued_at, and_(Job.queued_at == job.queued_at, Job.id < job.id)),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
 def _finish(session: Session, job_id: str, worker_id: str | None, status: str, values: dict[str, Any]) -> bool:
     """Move a job from a non-terminal state to `status`; with `worker_id`, only if that worker owns it."""
     now = utcnow()
@@ -143,7 +207,7 @@ def _finish(session: Session, job_id: str, worker_id: str | None, status: str, v
     result = session.execute(
         update(Job)
         .where(*conditions)
-        .values(status=status, finished_at=now, updated_at=now, lease_expires_at=None, **values)
+        .values(status=status, finished_at=now, updated_at=now, lease_expires_at=None, redispatch_at=None, **values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -164,7 +228,7 @@ def succeed_job(session: Session, job_id: str, *, worker_id: str, metrics: dict[
     return True
 
 
-def _mark_model_failed(session: Session, job_id: str) -> None:
+def mark_model_failed(session: Session, job_id: str) -> None:
     session.execute(
         update(Model)
         .where(Model.job_id == job_id, Model.status == MODEL_PENDING)
@@ -179,25 +243,36 @@ def fail_job(session: Session, job_id: str, *, code: str, message: str, worker_i
         values["metrics"] = metrics
     if not _finish(session, job_id, worker_id, FAILED, values):
         return False
-    _mark_model_failed(session, job_id)
+    mark_model_failed(session, job_id)
     add_event(session, job_id, "error", f"Job failed: {message}", {"status": FAILED, "code": code})
     return True
 
 
-def cancel_job(session: Session, job_id: str) -> str | None:
-    """End a queued or running job `cancelled` and return the job's status afterwards.
+def cancel_job(session: Session, job_id: str) -> bool:
+    """End a queued or running job `cancelled`; return False if it had already ended.
 
     A running job is marked cancelled at once: its worker finds that on its next progress
     write, stops within a few steps and removes its partial files. A job that had already
-    ended keeps its terminal status, which is returned unchanged.
+    ended keeps its terminal status.
     """
-    previous = _status(session, job_id)
-    if previous in ACTIVE_STATES and _finish(session, job_id, None, CANCELLED, {}):
-        _mark_model_failed(session, job_id)
-        add_event(session, job_id, "info", "Job cancelled.", {"status": CANCELLED, "previous_status": previous})
-        return CANCELLED
-    return _status(session, job_id)
+    previous = job_status(session, job_id)
+    if previous not in ACTIVE_STATES or not _finish(session, job_id, None, CANCELLED, {}):
+        return False
+    mark_model_failed(session, job_id)
+    add_event(session, job_id, "info", "Job cancelled.", {"status": CANCELLED, "previous_status": previous})
+    return True
 
 
-def _status(session: Session, job_id: str) -> str | None:
+def job_status(session: Session, job_id: str) -> str | None:
     return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def expire_lease(session: Session, job_id: str, *, worker_id: str) -> bool:
+    """End this worker's lease now, so the reaper requeues the job at its next scan instead of after the lease."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == RUNNING, Job.worker_id == worker_id)
+        .values(lease_expires_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

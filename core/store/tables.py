@@ -42,7 +42,12 @@ class Dataset(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_status_queued", "status", "queued_at"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+        Index("ix_jobs_status_redispatch", "status", "redispatch_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -58,6 +63,11 @@ class Job(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # When the job last entered the queue; orders the queue position.
+    queued_at: Mapped[datetime | None] = mapped_column()
+    # Messages sent for this job, and when the reaper sends one again if no worker has claimed it.
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    redispatch_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

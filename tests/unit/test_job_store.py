@@ -21,9 +21,9 @@ def _job(database: Database, job_id: str) -> Job:
 def test_claim_only_once(database: Database) -> None:
     job_id = insert_job(database, insert_dataset(database))
     with database.session() as session:
-        first = job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60)
+        first = job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60, max_attempts=3)
     with database.session() as session:
-        second = job_store.claim_job(session, job_id, worker_id="b", lease_seconds=60)
+        second = job_store.claim_job(session, job_id, worker_id="b", lease_seconds=60, max_attempts=3)
     assert first is True
     assert second is False
     job = _job(database, job_id)
@@ -35,10 +35,10 @@ def test_claim_only_once(database: Database) -> None:
 def test_claim_after_lease_expiry(database: Database) -> None:
     job_id = insert_job(database, insert_dataset(database))
     with database.session() as session:
-        assert job_store.claim_job(session, job_id, worker_id="a", lease_seconds=1)
+        assert job_store.claim_job(session, job_id, worker_id="a", lease_seconds=1, max_attempts=3)
     time.sleep(1.2)
     with database.session() as session:
-        assert job_store.claim_job(session, job_id, worker_id="b", lease_seconds=60)
+        assert job_store.claim_job(session, job_id, worker_id="b", lease_seconds=60, max_attempts=3)
     job = _job(database, job_id)
     assert job.worker_id == "b"
     assert job.attempt == 2
@@ -49,9 +49,9 @@ def test_claim_after_lease_expiry(database: Database) -> None:
 def test_terminal_state_never_changes(database: Database) -> None:
     job_id = insert_job(database, insert_dataset(database))
     with database.session() as session:
-        job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60)
+        job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60, max_attempts=3)
     with database.session() as session:
-        assert job_store.cancel_job(session, job_id) == "cancelled"
+        assert job_store.cancel_job(session, job_id) is True
     with database.session() as session:
         assert job_store.succeed_job(session, job_id, worker_id="a", metrics={"x": 1}, classes=["a"]) is False
     with database.session() as session:
@@ -67,11 +67,11 @@ def test_terminal_state_never_changes(database: Database) -> None:
 def test_cancel_finished_job_keeps_status(database: Database) -> None:
     job_id = insert_job(database, insert_dataset(database))
     with database.session() as session:
-        job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60)
+        job_store.claim_job(session, job_id, worker_id="a", lease_seconds=60, max_attempts=3)
     with database.session() as session:
         assert job_store.succeed_job(session, job_id, worker_id="a", metrics={}, classes=["ants", "bees"])
     with database.session() as session:
-        assert job_store.cancel_job(session, job_id) == "succeeded"
+        assert job_store.cancel_job(session, job_id) is False
     with database.session() as session:
         model = session.scalar(select(Model).where(Model.job_id == job_id))
         assert model.status == "ready"
