@@ -10,6 +10,7 @@ from typing import Any
 from core.settings import Settings
 
 RUN_JOB_TASK = "flyp.run_job"
+INGEST_DATASET_TASK = "flyp.ingest_dataset"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
