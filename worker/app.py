@@ -9,7 +9,7 @@ from core.settings import get_settings
 
 
 def create_celery() -> Celery:
-    app = Celery("flyp", include=["worker.tasks"])
+    app = Celery("flyp", include=["worker.tasks", "worker.dataset_tasks"])
     app.conf.update(celery_config(get_settings()))
     return app
 
