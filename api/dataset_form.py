@@ -83,8 +83,8 @@ def _require_file(parsed: ParsedForm) -> UploadedFile:
     return uploaded
 
 
-def _name(given: str | None, filename: str | None) -> str:
-    name = (given or "").strip() or (filename or "").strip()
+def _name(requested_name: str | None, filename: str | None) -> str:
+    name = (requested_name or "").strip() or (filename or "").strip()
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidRequestError("invalid_name", f"name is longer than {MAX_NAME_LENGTH} characters.", param="name")
     return name

@@ -1,7 +1,7 @@
-"""What `POST /v1/datasets` does with a parsed upload: replay, ingest now, or queue for a worker.
+"""The steps of `POST /v1/datasets` after parsing: replay, ingest now, or queue for a worker.
 
-Every function here blocks (database, disk, image decoding); route handlers call them in the
-thread pool.
+Every function here blocks on the database, the disk or image decoding, so route handlers
+call them in the thread pool.
 """
 
 from __future__ import annotations

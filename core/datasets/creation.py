@@ -43,7 +43,7 @@ class Upload:
 
 @dataclass(frozen=True)
 class DatasetRequest:
-    """What the caller asked for, apart from the archive itself."""
+    """The caller's request apart from the archive: name, tenant, display names and Idempotency-Key."""
 
     name: str
     tenant_id: str | None
@@ -75,7 +75,7 @@ class DatasetCreator:
         return (self.settings.datasets_dir / key).resolve()
 
     def pending_path(self, dataset_id: str) -> Path:
-        """Where an upload waits for a worker; the data directory is shared with the workers."""
+        """Return where an upload waits for a worker. The data directory is shared with the workers."""
         return self.settings.uploads_dir / f"{dataset_id}{PENDING_SUFFIX}"
 
     def find_replay(self, request: DatasetRequest, upload: Upload) -> Dataset | None:
@@ -133,7 +133,7 @@ class DatasetCreator:
         return dataset
 
     def fail_pending(self, dataset_id: str, error: ServiceError, report: dict[str, Any] | None = None) -> bool:
-        """Fail a processing dataset with `error` and remove its waiting upload; False if it was not processing."""
+        """Fail a processing dataset with `error` and remove its waiting upload. Return False if it was not processing."""
         with self.database.session() as session:
             changed = dataset_store.mark_failed(session, dataset_id, error=error_body(error), report=report or {})
         self.pending_path(dataset_id).unlink(missing_ok=True)
@@ -143,7 +143,7 @@ class DatasetCreator:
     def _insert(
         self, request: DatasetRequest, upload: Upload, *, status: str, storage_dir: Path, report: dict[str, Any]
     ) -> Dataset | None:
-        """Insert the row under the storage lock; for a ready row, None if its directory is gone."""
+        """Insert the row under the storage lock. Return None instead for a ready row whose directory is gone."""
         with self.database.session() as session:
             dataset_store.lock_storage(session, str(storage_dir))
             if status == DATASET_READY and load_report(storage_dir) is None:

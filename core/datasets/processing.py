@@ -28,11 +28,11 @@ class PendingDataset:
 def process_pending(
     creator: DatasetCreator, dataset_id: str, *, timeout_errors: tuple[type[BaseException], ...] = ()
 ) -> str:
-    """Ingest the waiting upload of a processing dataset; return the dataset's status afterwards.
+    """Ingest the waiting upload of a processing dataset. Return "ready", "failed" or "skipped".
 
-    Safe to run twice for one dataset (a redelivered task): a dataset that is no longer
-    processing is left alone, and a second ingest of the same archive reuses the first one's
-    directory. Expected ingest errors fail the dataset with their code and report, and
+    Safe to run twice for one dataset (a redelivered task), because a dataset that is no
+    longer processing is skipped and a second ingest of the same archive reuses the first
+    one's directory. Expected ingest errors fail the dataset with their code and report, and
     `timeout_errors` (the task runner's time limit) with `ingest_timed_out`. Any other error
     fails it with `internal_error` and propagates.
     """

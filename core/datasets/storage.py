@@ -75,8 +75,8 @@ def load_report(dataset_dir: Path) -> dict[str, Any] | None:
 def ingest_into(archive_path: Path, dataset_dir: Path, options: IngestOptions) -> dict[str, Any]:
     """Ingest the archive into `dataset_dir`, or reuse it if it is already complete; return the report.
 
-    Two uploads of the same archive may ingest at the same time; the second to finish finds the
-    directory taken, discards its own copy (ingest_archive removes it) and uses the first.
+    Two uploads of the same archive may ingest at the same time. The second to finish finds the
+    directory taken, so ingest_archive removes its copy and the first one's is used.
     Raises the ingest errors of `core.ingest.ingest_archive`.
     """
     existing = load_report(dataset_dir)

@@ -26,7 +26,7 @@ from core.store.tables import (
 )
 from core.store.types import utcnow
 
-# Rows whose storage directory holds (or is about to hold) their files.
+# Rows whose storage directory contains (or is about to contain) their files.
 STORAGE_USING_STATES = (DATASET_PROCESSING, DATASET_READY)
 
 
@@ -35,13 +35,13 @@ class DuplicateRowError(Exception):
 
 
 def lock_storage(session: Session, storage_dir: str) -> None:
-    """Take a transaction-long lock on `storage_dir`; call it before any other statement.
+    """Take a lock on `storage_dir` until the transaction ends. Call it before any other statement.
 
     PostgreSQL gets an advisory lock keyed by the path. SQLite allows one writer at a time, so
     a write as the first statement holds the database lock until the transaction ends.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(storage_dir))))
+        session.execute(select(func.pg_advisory_xact_lock(storage_lock_key(storage_dir))))
     else:
         _take_sqlite_write_lock(session)
 
@@ -95,7 +95,7 @@ def insert_dataset(
 
 
 def flush_new_rows(session: Session) -> None:
-    """Send pending inserts now; raise DuplicateRowError when a concurrent twin won a primary key."""
+    """Send pending inserts now, raising DuplicateRowError when a concurrent twin won a primary key."""
     try:
         session.flush()
     except IntegrityError as error:
@@ -103,13 +103,13 @@ def flush_new_rows(session: Session) -> None:
 
 
 def mark_ready(session: Session, dataset_id: str, *, report: dict[str, Any]) -> bool:
-    """Set a processing dataset ready with its report; return False if it was not processing."""
+    """Set a processing dataset ready with its report. Return False if it was not processing."""
     values = {"status": DATASET_READY, "report": report, "classes": list(report.get("classes", [])), "updated_at": utcnow()}
     return _update_processing(session, dataset_id, values)
 
 
 def mark_failed(session: Session, dataset_id: str, *, error: dict[str, Any], report: dict[str, Any]) -> bool:
-    """Set a processing dataset failed; it keeps no files. Return False if it was not processing."""
+    """Set a processing dataset failed, without files. Return False if it was not processing."""
     values = {
         "status": DATASET_FAILED,
         "error": error,
@@ -136,7 +136,7 @@ def count_storage_users(session: Session, storage_dir: str, *, excluding: str) -
 
 
 def remove_dataset(session: Session, dataset: Dataset, *, endpoint: str) -> str:
-    """Delete the row, or keep it as a file-less `deleted` row when jobs name it; return which.
+    """Delete the row, or keep it as a file-less `deleted` row when jobs name it. Return which of the two.
 
     The idempotency keys that created the dataset are forgotten, so a retry with the same key
     creates a new dataset.
@@ -163,6 +163,6 @@ def _take_sqlite_write_lock(session: Session) -> None:
     session.execute(update(Dataset).where(false()).values(status=Dataset.status))
 
 
-def _advisory_key(text: str) -> int:
+def storage_lock_key(text: str) -> int:
     """Map `text` to the signed 64-bit key that pg_advisory_xact_lock takes."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)

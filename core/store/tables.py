@@ -10,8 +10,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import JSONType, UTCDateTime, utcnow
 
-# Dataset states. A deleted dataset that jobs still name stays as a row without files, so
-# that the jobs' foreign key holds; the API treats it as not found.
+# Dataset states. A deleted dataset that jobs still name stays as a row without files, because
+# jobs.dataset_id is a foreign key. The API returns 404 for it.
 DATASET_PROCESSING, DATASET_READY, DATASET_FAILED, DATASET_DELETED = "processing", "ready", "failed", "deleted"
 
 # Model states: a model row is created with its job and becomes ready when the job succeeds.
