@@ -1,7 +1,7 @@
 """Broken, hostile and desktop-made uploads through the real API, and the real ants and bees archive.
 
-Each input is generated inside the test. The checks are on what a user of `/v1/datasets`
-sees (status, error code, report) and on what the service keeps on disk.
+Each input is generated inside the test. The checks are on what `/v1/datasets` returns
+(status, error code, report) and on what the service keeps on disk.
 """
 
 from __future__ import annotations
