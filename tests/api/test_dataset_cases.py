@@ -1,4 +1,4 @@
-"""Broken, hostile and desktop-made uploads through the real API, and the real ants and bees archive.
+"""Broken, hostile and desktop-made uploads through the real API.
 
 Each input is generated inside the test. The checks are on what `/v1/datasets` returns
 (status, error code, report) and on what the service keeps on disk.
@@ -10,7 +10,6 @@ import io
 import re
 import tarfile
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from PIL import Image
 
 from core.manifest import DatasetManifest
 from core.store.db import Database
-from tests.api.datasets_support import data_dir, error_of, files_under, ingest_area, post_dataset, storage_dir_of, wait_for_dataset
-from tests.data import hymenoptera_dir
+from tests.api.datasets_support import data_dir, error_of, files_under, ingest_area, post_dataset, storage_dir_of
 from tests.stack import Stack
 from tests.unit.archive_builders import MIB, class_files, photo_bytes, write_zip
 from tests.unit.test_images import large_png
@@ -252,62 +250,3 @@ def test_desktop_clutter_ignored(stack: Stack, tmp_path: Path) -> None:
     assert report["ignored"]["reasons"] == {"system_file": len(clutter)}
     assert report["rejected"] == []
     assert report["accepted"] == 6
-
-
-# The real ants and bees archive, as a desktop zip tool writes it.
-
-
-@pytest.fixture(scope="module")
-def hymenoptera_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = hymenoptera_dir()
-    path = tmp_path_factory.mktemp("hymenoptera") / "hymenoptera_data.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for file in sorted(source.rglob("*")):
-            if file.is_file():
-                archive.write(file, f"hymenoptera_data/{file.relative_to(source)}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def hymenoptera_dataset(stack: Stack, hymenoptera_zip: Path) -> dict:
-    """The ants and bees upload; at about 45 MB it is above the 32 MiB inline limit, so a worker ingests it."""
-    response = post_dataset(stack, hymenoptera_zip, name="ants and bees")
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "processing"
-    assert response.headers["Location"] == f"/v1/datasets/{response.json()['id']}"
-    return wait_for_dataset(stack, response.json()["id"])
-
-
-def test_ants_and_bees_ready(hymenoptera_dataset: dict) -> None:
-    source = hymenoptera_dir()
-    counts = {entry["name"]: entry["counts"] for entry in hymenoptera_dataset["classes"]}
-
-    assert hymenoptera_dataset["status"] == "ready", hymenoptera_dataset["error"]
-    for class_name in ("ants", "bees"):
-        for split in ("train", "val"):
-            assert counts[class_name][split] == len(list((source / split / class_name).iterdir())), (class_name, split)
-    assert hymenoptera_dataset["report"]["layout"]["wrappers"] == ["hymenoptera_data"]
-    assert hymenoptera_dataset["report"]["split"]["source"] == "folders"
-    assert hymenoptera_dataset["report"]["rejected"] == []
-
-
-def test_ants_and_bees_placeholder_flagged(hymenoptera_dataset: dict) -> None:
-    report = hymenoptera_dataset["report"]
-    warnings = {warning["code"]: warning for warning in report["warnings"]}
-
-    assert [item["path"] for item in report["flagged"]] == ["hymenoptera_data/train/ants/imageNotFound.gif"]
-    assert report["flagged"][0]["code"] == "suspected_placeholder"
-    assert "suspected_placeholder" in warnings
-
-
-def test_ants_and_bees_reupload_shares_storage(stack: Stack, hymenoptera_zip: Path, hymenoptera_dataset: dict, database: Database) -> None:
-    datasets_dir = ingest_area(stack)[0]
-    stored_before = sorted(path.name for path in datasets_dir.iterdir())
-    response = post_dataset(stack, hymenoptera_zip, name="ants and bees again")
-    assert response.status_code == 201, response.text
-    again = response.json()
-
-    assert again["id"] != hymenoptera_dataset["id"]
-    assert again["classes"] == hymenoptera_dataset["classes"]
-    assert storage_dir_of(database, again["id"]) == storage_dir_of(database, hymenoptera_dataset["id"])
-    assert sorted(path.name for path in datasets_dir.iterdir()) == stored_before
