@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.store import datasets as dataset_store
 from core.store.db import Database
 from core.store.migrate import upgrade
+from core.store.tables import Dataset
 from tests.store_fixtures import database  # noqa: F401
 from tests.unit.archive_builders import TEST_LIMITS, class_files, write_zip
 
@@ -135,3 +136,17 @@ def test_sqlite_pending_dataset_processed(sqlite_settings: Settings, sqlite_data
         assert stored.status == "ready"
         assert {entry["display_name"] for entry in stored.classes} == {"cat", "dogs"}
     assert list(sqlite_settings.uploads_dir.iterdir()) == []
+
+
+def test_same_idempotency_key_twice_duplicate(sqlite_settings: Settings, sqlite_database: Database, tmp_path: Path) -> None:
+    # The second insert stands for a concurrent retry that missed the first one's key when it looked.
+    creator = DatasetCreator(sqlite_database, sqlite_settings)
+    archive = write_zip(tmp_path / "pets.zip", class_files({"cats": 3, "dogs": 3}))
+    request = DatasetRequest(name="pets", tenant_id=None, display_names={}, idempotency_key="retry-1")
+    first = creator.create_ready(request, upload_of(archive))
+
+    with pytest.raises(dataset_store.DuplicateRowError):
+        creator.create_ready(request, upload_of(archive))
+    assert creator.find_replay(request, upload_of(archive)).id == first.id
+    with sqlite_database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Dataset)) == 1
