@@ -93,12 +93,19 @@ def run_serve(args: argparse.Namespace) -> int:
     # The worker must see the same data directory even if it was given relative to here.
     environment = dict(os.environ, FLYP_DATA_DIR=str(settings.data_dir.resolve()))
     worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=environment)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that
+    # would end this process before the `finally` below stops the worker.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     logger.info("serve.start host=%s port=%d worker_pid=%d data_dir=%s", args.host, args.port, worker.pid, settings.data_dir.resolve())
     try:
         return run_api(args)
     finally:
         _stop(worker)
         logger.info("serve.stop")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stop(process: subprocess.Popen) -> None:

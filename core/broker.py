@@ -31,6 +31,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # One job per child process: a crash or an out-of-memory kill takes only that child,
         # and the memory (GPU memory too) of a finished job goes back with the process.
         "worker_max_tasks_per_child": 1,
+        # A new child must report ready within this time or Celery kills it and forks again.
+        # Celery's 4 s default is too short on a loaded machine, which then loops forever.
+        "worker_proc_alive_timeout": 60,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }
@@ -40,6 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": folder,
             "data_folder_out": folder,
             "processed_folder": str((settings.broker_dir / "processed").resolve()),
+            # kombu's default is "control" in the working directory.
+            "control_folder": str((settings.broker_dir / "control").resolve()),
             "store_processed": False,
         }
     else:

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
         if self.uses_filesystem_broker:
             (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
             (self.broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+            (self.broker_dir / "control").mkdir(parents=True, exist_ok=True)
 
 
 @lru_cache(maxsize=1)

@@ -79,7 +79,7 @@ def run_cli(arguments: list[str], environment: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "cli", *arguments], cwd=REPO_ROOT, env=environment, check=True, timeout=120)
 
 
-def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = 90) -> None:
+def wait_until_healthy(base_url: str, processes: list[Process], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
@@ -107,7 +107,7 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"===== {process.name} =====\n{process.log_text()[-6000:]}" for process in self.processes)
 
-    def wait_for_job(self, job_id: str, timeout: float = 600) -> dict:
+    def wait_for_job(self, job_id: str, timeout: float = 400) -> dict:
         """Poll a job until it reaches a terminal state and return it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

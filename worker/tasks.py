@@ -6,6 +6,9 @@ import logging
 
 from celery.signals import worker_process_init
 
+# Imported in the parent so each forked child starts with torch, open_clip and the engine
+# already loaded. Importing torch does not initialise CUDA; only the children touch the GPU.
+import core.training  # noqa: F401
 from core.broker import RUN_JOB_TASK
 from worker.app import celery_app
 from worker.runner import run_job as run_job_now
