@@ -45,9 +45,6 @@ def small_stack(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, red
         ingest_inline_max_bytes=str(INLINE_MAX_BYTES),
         max_archive_members=str(MAX_ARCHIVE_MEMBERS),
         max_expanded_bytes=str(MAX_EXPANDED_BYTES),
-        # Ingest needs no torch. With 0 the worker's children skip importing it at start-up,
-        # because on a busy machine that import can outlast Celery's wait for a new child.
-        torch_threads="0",
     ) as running:
         yield running
 
