@@ -1,4 +1,4 @@
-"""Sends training tasks to the workers. Messages carry only the job id."""
+"""Sends training and dataset ingest tasks to the workers. Messages carry only an id."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from celery import Celery
 
-from core.broker import RUN_JOB_TASK, celery_config
+from core.broker import INGEST_DATASET_TASK, RUN_JOB_TASK, celery_config
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ class Dispatcher:
         """Send the job's message; raises the broker's error when it cannot be reached."""
         self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=self.queue)
         logger.info("job.dispatched job_id=%s queue=%s", job_id, self.queue)
+
+    def send_dataset(self, dataset_id: str) -> None:
+        self.celery.send_task(INGEST_DATASET_TASK, args=[dataset_id], queue=self.queue)
+        logger.info("dataset.dispatched dataset_id=%s queue=%s", dataset_id, self.queue)
 
     def close(self) -> None:
         self.celery.close()

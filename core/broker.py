@@ -10,6 +10,7 @@ from typing import Any
 from core.settings import Settings
 
 RUN_JOB_TASK = "flyp.run_job"
+INGEST_DATASET_TASK = "flyp.ingest_dataset"
 
 # A prefork child must report that it started within this many seconds or the parent kills
 # it. Celery's default of 4 s is too short for a child on a busy machine.

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest image, in pixels (width x height), decoded anywhere.")
     max_image_bytes: int = Field(128 * MIB, gt=0, description="Largest single file inside an archive, in bytes once decompressed.")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class held out for validation when no val/ split is given.")
+    ingest_inline_max_bytes: int = Field(
+        32 * MIB,
+        ge=0,
+        description="Largest upload, in bytes, ingested within the request (201); larger ones are ingested by a worker (202).",
+    )
 
     lease_seconds: int = Field(60, gt=0, description="How long a worker's claim on a job lasts without renewal, in seconds.")
     max_attempts: int = Field(3, gt=0, description="Attempts a job gets before a lost worker fails it.")

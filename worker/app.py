@@ -10,7 +10,7 @@ from core.settings import get_settings
 
 def create_celery() -> Celery:
     # worker.lifecycle contains the signal handlers: preload, per-child set-up and the reaper.
-    app = Celery("flyp", include=["worker.tasks", "worker.lifecycle"])
+    app = Celery("flyp", include=["worker.tasks", "worker.dataset_tasks", "worker.lifecycle"])
     app.conf.update(celery_config(get_settings()))
     return app
 

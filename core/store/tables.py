@@ -10,6 +10,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import JSONType, UTCDateTime, utcnow
 
+# Dataset states. A deleted dataset that jobs still name stays as a row without files, because
+# jobs.dataset_id is a foreign key. The API returns 404 for it.
+DATASET_PROCESSING, DATASET_READY, DATASET_FAILED, DATASET_DELETED = "processing", "ready", "failed", "deleted"
+
 # Model states: a model row is created with its job and becomes ready when the job succeeds.
 MODEL_PENDING, MODEL_READY, MODEL_FAILED = "pending", "ready", "failed"
 
@@ -29,13 +33,16 @@ class Dataset(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))  # processing | ready | failed
+    status: Mapped[str] = mapped_column(String(16))  # processing | ready | failed | deleted
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    storage_dir: Mapped[str | None] = mapped_column(Text)
+    # Rows made from the same archive with the same ingest options share one directory.
+    storage_dir: Mapped[str | None] = mapped_column(Text, index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     classes: Mapped[list[Any]] = mapped_column(default=list)
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Limits, split options and display names the upload was ingested with; a worker reads them.
+    ingest_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -113,7 +120,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    resource_id: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
