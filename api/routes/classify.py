@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from fastapi.concurrency import run_in_threadpool
 
 from api.classify_request import read_classify_request
@@ -16,12 +18,35 @@ from api.serving import Serving
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERROR_RESPONSES)
 
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """Return the model's JSON schema with its `$defs` references replaced by the definitions.
+
+    The schema goes into the route's OpenAPI entry by hand, where `#/$defs/...` would not resolve.
+    """
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
 # Both request bodies, for the OpenAPI schema; the handler reads the body itself by Content-Type.
 CLASSIFY_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": ClassifyRequest.model_json_schema()},
+            "application/json": {"schema": inline_schema(ClassifyRequest)},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
