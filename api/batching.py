@@ -79,6 +79,7 @@ class ModelBatcher:
             try:
                 results = await loop.run_in_executor(self.executor, run_batch, batch[0].classifier, batch)
             except Exception as error:  # noqa: BLE001 - the error belongs to the waiting requests
+                logger.warning("classify.batch_failed requests=%d error=%r", len(batch), error)
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(error)

@@ -28,7 +28,7 @@ class ClassifyInput:
     top_k: int
     labels: list[str] | None
     templates: str | list[str] | None
-    # Where each image came from in the request, for error messages: files[i] or images[i].
+    # Field name of the images in error messages (files[i] or images[i]).
     image_param: str
 
 

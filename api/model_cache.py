@@ -16,8 +16,8 @@ class ModelCache:
     """A least-recently-used cache of classifiers keyed by model id, bounded in bytes and count.
 
     A model's size is estimated from its parameters, buffers and head (`Classifier.memory_bytes`).
-    The model just loaded always stays, even when it alone is larger than the budget, so a
-    request can still be served; older models are evicted until the rest fit.
+    The model just loaded always stays, even when it alone is larger than the budget, so the
+    request that loaded it is served. Older models are evicted until the rest fit.
     """
 
     def __init__(self, *, max_bytes: int, max_models: int) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -49,7 +48,7 @@ class InFlight:
         return self._counts.get(model_id, 0)
 
     async def wait_idle(self, model_id: str, timeout: float) -> bool:
-        """Wait until no request holds `model_id`; return False if `timeout` seconds pass first."""
+        """Wait until no request uses `model_id`. Return False if `timeout` seconds pass first."""
         idle = self._idle.get(model_id)
         if idle is None:
             return True
@@ -61,7 +60,7 @@ class InFlight:
 
 
 class Serving:
-    """What classify needs per API process; one instance lives in `app.state.serving`."""
+    """The classify state of one API process (cache, batchers, in-flight counts), kept in `app.state.serving`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -84,7 +83,7 @@ class Serving:
         templates: str | list[str] | None,
         top_k: int,
     ) -> list[list[tuple[str, float, bool]]]:
-        """Decode, batch and score the images; return (label, score, zero_shot) per image."""
+        """Decode, batch and score the images, and return (label, score, zero_shot) triples per image."""
         label_head, pixels = await run_in_threadpool(
             self._prepare, classifier, payloads, filenames, image_param, labels, templates
         )
@@ -120,6 +119,3 @@ class Serving:
         self.cache.discard(model_id)
         self.batchers.discard(model_id)
 
-
-def load_model_dir(model_dir: Path, device: str) -> Callable[[], Classifier]:
-    return lambda: Classifier.load(model_dir, device=device)

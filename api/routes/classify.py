@@ -41,7 +41,7 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolve(schema)
 
 
-# Both request bodies, for the OpenAPI schema; the handler reads the body itself by Content-Type.
+# Both request bodies, for the OpenAPI schema. The handler reads the body itself by Content-Type.
 CLASSIFY_BODY = {
     "requestBody": {
         "required": True,
@@ -79,7 +79,7 @@ async def classify(model_id: str, request: Request, database: DatabaseDep, setti
     """
     serving: Serving = request.app.state.serving
 
-    # Held from before the lookup, so a delete that marks the model after this point waits for us.
+    # Held from before the lookup, so a delete that marks the model after this point waits for this request.
     with serving.in_flight.hold(model_id):
         served = await run_in_threadpool(lookup_served_model, database, settings, model_id, tenant_id)
         classify_in = await read_classify_request(request, max_bytes=settings.max_classify_request_bytes, max_images=settings.max_classify_images)

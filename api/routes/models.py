@@ -103,9 +103,9 @@ async def delete_model(model_id: str, request: Request, database: DatabaseDep, s
     serving: Serving = request.app.state.serving
     storage_dir = await run_in_threadpool(_mark_deleting, database, model_id, tenant_id)
 
-    # NOTE: only this process's requests are waited for; with several API processes, a request
-    # in another one that already loaded the model keeps its weights in memory and finishes,
-    # but one that has yet to load it fails once the files are gone.
+    # NOTE: only this process's requests are waited for. With several API processes, a request
+    # in another one that already loaded the model finishes from memory, but one that has yet
+    # to load it fails once the files are gone.
     if not await serving.in_flight.wait_idle(model_id, settings.model_delete_wait_seconds):
         logger.warning("model.delete_wait_timed_out model_id=%s in_flight=%d", model_id, serving.in_flight.count(model_id))
     serving.forget(model_id)

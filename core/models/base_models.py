@@ -26,8 +26,8 @@ def is_base_model_id(model_id: str) -> bool:
 def parse_base_models(setting: str) -> list[BaseModelRef]:
     """Parse `FLYP_BASE_MODELS`: comma-separated ARCHITECTURE:PRETRAINED entries.
 
-    The pretrained part follows the last colon, so architectures such as `hf-hub:org/name`
-    keep theirs; a bare ARCHITECTURE means random weights.
+    The pretrained part follows the last colon, so `hf-hub:org/name:TAG` keeps its hub prefix.
+    An entry without a colon means random weights.
     """
     refs = []
     for entry in (part.strip() for part in setting.split(",")):
