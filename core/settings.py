@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     )
     classify_batch_max_images: int = Field(32, gt=0, description="Maximum number of images in one batched forward pass of a model.")
     classify_batch_wait_ms: float = Field(
-        5.0, ge=0, description="Milliseconds a classify request waits for others to the same model before its batch runs."
+        0.0,
+        ge=0,
+        description="Milliseconds a classify request waits for others to the same model before its batch runs; 0 batches the requests that arrived while the previous batch ran.",
     )
     max_classify_request_bytes: int = Field(64 * MIB, gt=0, description="Largest classify request body, in bytes.")
     model_delete_wait_seconds: float = Field(
