@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
 from api.batching import Batchers
+from api.classify_request import ClassifyInput
 from api.model_cache import ModelCache
 from core.errors import InvalidRequestError
 from core.images import ImageDecodeError, decode_image
@@ -71,37 +72,19 @@ class Serving:
     async def classifier(self, model_id: str, load: Callable[[], Classifier]) -> Classifier:
         return await run_in_threadpool(self.cache.get, model_id, load)
 
-    async def classify(
-        self,
-        model_id: str,
-        classifier: Classifier,
-        *,
-        payloads: list[bytes],
-        filenames: list[str | None],
-        image_param: str,
-        labels: list[str] | None,
-        templates: str | list[str] | None,
-        top_k: int,
-    ) -> list[list[tuple[str, float, bool]]]:
+    async def classify(self, model_id: str, classifier: Classifier, classify_in: ClassifyInput) -> list[list[tuple[str, float, bool]]]:
         """Decode, batch and score the images, and return (label, score, zero_shot) triples per image."""
-        label_head, pixels = await run_in_threadpool(
-            self._prepare, classifier, payloads, filenames, image_param, labels, templates
-        )
+        label_head, pixels = await run_in_threadpool(self._prepare, classifier, classify_in)
         scores = await self.batchers.get(model_id).scores(classifier, pixels, label_head.head)
-        return top_labels(scores, label_head, top_k)
+        return top_labels(scores, label_head, classify_in.top_k)
 
-    def _prepare(
-        self,
-        classifier: Classifier,
-        payloads: list[bytes],
-        filenames: list[str | None],
-        image_param: str,
-        labels: list[str] | None,
-        templates: str | list[str] | None,
-    ) -> tuple[LabelHead, torch.Tensor]:
+    def _prepare(self, classifier: Classifier, classify_in: ClassifyInput) -> tuple[LabelHead, torch.Tensor]:
         # The head first: a missing or invalid label list fails before any image is decoded.
-        label_head = classifier.label_head(labels, templates)
-        images = [self._decode(payload, filename, index, image_param) for index, (payload, filename) in enumerate(zip(payloads, filenames))]
+        label_head = classifier.label_head(classify_in.labels, classify_in.templates)
+        images = [
+            self._decode(payload, filename, index, classify_in.image_param)
+            for index, (payload, filename) in enumerate(zip(classify_in.payloads, classify_in.filenames))
+        ]
         return label_head, classifier.pixels(images)
 
     def _decode(self, payload: bytes, filename: str | None, index: int, image_param: str) -> Image.Image:

@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from api.batching import BatchItem, run_batch  # noqa: E402
+from api.classify_request import ClassifyInput  # noqa: E402
 from api.serving import Serving  # noqa: E402
 from core.images import decode_image  # noqa: E402
 from core.inference import Classifier  # noqa: E402
@@ -128,10 +129,8 @@ async def run(model_dir: Path, payloads: list[bytes], *, requests: int, load_req
     max_pixels = settings.max_image_pixels
 
     async def batched(index: int) -> object:
-        payload = payloads[index % len(payloads)]
-        return await serving.classify(
-            MODEL_ID, classifier, payloads=[payload], filenames=[None], image_param="files", labels=None, templates=None, top_k=2
-        )
+        classify_in = ClassifyInput([payloads[index % len(payloads)]], [None], top_k=2, labels=None, templates=None, image_param="files")
+        return await serving.classify(MODEL_ID, classifier, classify_in)
 
     async def unbatched(index: int) -> object:
         return await run_in_threadpool(unbatched_request, classifier, payloads[index % len(payloads)], max_pixels)

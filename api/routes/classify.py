@@ -84,16 +84,7 @@ async def classify(model_id: str, request: Request, database: DatabaseDep, setti
         served = await run_in_threadpool(lookup_served_model, database, settings, model_id, tenant_id)
         classify_in = await read_classify_request(request, max_bytes=settings.max_classify_request_bytes, max_images=settings.max_classify_images)
         classifier = await serving.classifier(model_id, served.load)
-        ranked = await serving.classify(
-            model_id,
-            classifier,
-            payloads=classify_in.payloads,
-            filenames=classify_in.filenames,
-            image_param=classify_in.image_param,
-            labels=classify_in.labels,
-            templates=classify_in.templates,
-            top_k=classify_in.top_k,
-        )
+        ranked = await serving.classify(model_id, classifier, classify_in)
 
     results = [
         ImageResult(
