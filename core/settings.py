@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     )
     max_classify_request_bytes: int = Field(64 * MIB, gt=0, description="Largest classify request body, in bytes.")
     model_delete_wait_seconds: float = Field(
-        60.0, gt=0, description="Seconds DELETE /v1/models/{id} waits for this process's classify requests on the model to finish."
+        60.0, gt=0, description="Seconds DELETE /v1/models/{id} waits for this process's classify and download requests on the model to finish."
     )
     base_models: str = Field(
         "flyp-tiny:random,flyp-small:random",

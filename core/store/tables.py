@@ -15,7 +15,7 @@ from core.store.types import JSONType, UTCDateTime, utcnow
 DATASET_PROCESSING, DATASET_READY, DATASET_FAILED, DATASET_DELETED = "processing", "ready", "failed", "deleted"
 
 # Model states: a model row is created with its job and becomes ready when the job succeeds.
-# A deleted model is `deleting` while requests already using it finish; then its row goes.
+# A deleted model is `deleting` while requests already using it finish. Then the row is deleted.
 MODEL_PENDING, MODEL_READY, MODEL_FAILED, MODEL_DELETING = "pending", "ready", "failed", "deleting"
 
 # Job states; the last three are terminal and never change once written.
