@@ -171,7 +171,8 @@ def test_cancel_running_job_stops_and_cleans(fault_stack: Stack, dataset: dict) 
 
 
 def test_deleted_dataset_files_fail_job(fault_stack: Stack, tmp_path: Path) -> None:
-    doomed = upload_dataset(fault_stack, tmp_path)
+    # Fewer photos than the shared `dataset`, so the two do not share a storage directory.
+    doomed = upload_dataset(fault_stack, tmp_path, train_per_class=8)
     shutil.rmtree(dataset_storage_dir(fault_stack, doomed["id"]))
 
     job = create_job(fault_stack, doomed["id"], hyperparameters=QUICK_HYPERPARAMETERS)
