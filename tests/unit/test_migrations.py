@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from core.store.migrate import downgrade, upgrade
 from core.store.tables import Base
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import temporary_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,13 +18,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    name = f"flyp_migrations_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_postgres_database("flyp_migrations") as url:
+        yield url
 
 
 def _columns(url: str) -> dict[str, set[str]]:
