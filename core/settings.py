@@ -55,7 +55,12 @@ class Settings(BaseSettings):
     )
     reaper_interval: float = Field(30.0, gt=0, description="Seconds between two scans of each worker's reaper for lost and unsent jobs.")
     redispatch_after: int = Field(
-        600, gt=0, description="Seconds a queued job may wait unclaimed before its message is sent again; the wait doubles after each resend."
+        600,
+        gt=0,
+        description=(
+            "Seconds a queued job may wait unclaimed before its message is sent again, the wait doubling after each resend;"
+            " also how long a processing dataset may go untouched by a worker before its ingest message is sent again."
+        ),
     )
     job_time_limit: int = Field(
         0, ge=0, description="Seconds one attempt of a job may run before it fails with time_limit_exceeded; 0 means no limit."

@@ -17,8 +17,18 @@ from core.store.tables import JobEvent
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
-# Each server-sent event has an `id`, the `event` name and a JSON `data` line (one EventPublic).
-SSE_EVENT_SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}}}
+# One server-sent event as the HTML specification defines its fields. OpenAPI 3.1 has no
+# itemSchema, so, as schemathesis reads it, `schema` describes each event of the stream.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "id": {"type": "string", "description": "The event id; absent on the `end` event."},
+        "event": {"type": "string", "enum": ["job.event", "end"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "An event as in the list, or for `end` the job id and final status."},
+        "retry": {"type": "integer"},
+    },
+}
 STREAM_RESPONSE = {200: {"content": {MEDIA_TYPE: {"schema": SSE_EVENT_SCHEMA}}, "description": "The event list, or with stream=true a server-sent event stream."}}
 
 

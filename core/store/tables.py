@@ -133,6 +133,10 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Limits of this tenant alone; NULL takes the service's FLYP_TENANT_* default, 0 means no limit.
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    classify_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):
