@@ -58,11 +58,20 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redi
 
 def write_config(path: Path, ids: dict[str, str]) -> Path:
     """Write a schemathesis.toml that offers the tenant's real ids for ids and `dataset_id`."""
-    lines = ["[dictionaries]"]
+    # Every check runs except positive_data_acceptance, which would take each 4xx for a
+    # generated valid-looking request as a failure. Set here and not with --checks on the
+    # command line, where it would override the per-operation settings below.
+    lines = ["[checks.positive_data_acceptance]", "enabled = false", "", "[dictionaries]"]
     lines += [f'{name} = {{ values = ["{value}"] }}' for name, value in ids.items()]
     lines += ["", "[parameters]"]
     lines += [f'"path.{name}" = {{ dictionary = "{name}", probability = 0.5 }}' for name in ids]
     lines += ['"body.dataset_id" = { dictionary = "dataset_id", probability = 0.5 }']
+    # A multipart form carries every value as text, so the "invalid" values schemathesis 4.32.5
+    # makes for the upload forms (the boolean false for `name`, an empty array for
+    # `display_names`) arrive as the valid text "false" and as no field at all. The server is
+    # right to accept them, so the negative-data check cannot judge these two operations.
+    lines += ["", "[[operations]]", 'include-path-regex = "^/v1/datasets(/validate)?$"', 'include-method = "POST"']
+    lines += ["checks.negative_data_rejection.enabled = false"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -90,8 +99,6 @@ def test_fuzz_finds_no_server_error(fuzz_stack: Stack, tiny_zip: Path, tmp_path:
             "--config-file", str(config),
             "run", f"{fuzz_stack.base_url}/openapi.json",
             "--header", f"Authorization: Bearer {key}",
-            "--checks", "all",
-            "--exclude-checks", "positive_data_acceptance",
             "--phases", PHASES,
             "--max-examples", str(MAX_EXAMPLES),
             "--max-time", str(MAX_SECONDS),
