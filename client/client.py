@@ -14,7 +14,7 @@ import httpx
 
 from client.errors import ApiError, error_from_response
 from client.sse import parse_event_stream
-from client.types import TERMINAL_STATUSES, Classification, Dataset, Event, Job, Model, Page
+from client.types import TERMINAL_STATUSES, Classification, Dataset, Event, Job, Model, ModelDeleted, Page
 
 logger = logging.getLogger(__name__)
 
@@ -205,10 +205,49 @@ class FlypClient:
     def list_models(self, *, limit: int = 20, after: str | None = None) -> Page[Model]:
         return cast(Page[Model], self._request("GET", "/v1/models", params=_page_params(limit, after)))
 
-    def classify(self, model_id: str, images: Sequence[str | Path], *, top_k: int = 5) -> Classification:
-        """Classify image files with a finished model; results come back in the order given."""
+    def classify(
+        self,
+        model_id: str,
+        images: Sequence[str | Path],
+        *,
+        top_k: int = 5,
+        labels: Sequence[str] | None = None,
+        templates: Sequence[str] | None = None,
+    ) -> Classification:
+        """Classify image files; results come back in the order given.
+
+        `labels` restricts or extends the model's classes (a base model needs them), and
+        `templates` replaces the prompt templates of labels scored zero-shot.
+        """
         files = [("files", (Path(image).name, Path(image).read_bytes(), "application/octet-stream")) for image in images]
-        return cast(Classification, self._request("POST", f"/v1/models/{model_id}/classify", files=files, data={"top_k": str(top_k)}))
+        form: dict[str, Any] = {"top_k": str(top_k)}
+        if labels:
+            form["labels"] = list(labels)
+        if templates:
+            form["templates"] = list(templates)
+        return cast(Classification, self._request("POST", f"/v1/models/{model_id}/classify", files=files, data=form))
+
+    def download_model(self, model_id: str, destination: str | Path) -> Path:
+        """Save the model's checkpoint zip (weights, metadata, class embeddings) to `destination`."""
+        target = Path(destination)
+        partial = target.with_name(target.name + ".partial")
+        with self._http.stream("GET", f"/v1/models/{model_id}/download", timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            try:
+                with open(partial, "wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+        partial.replace(target)
+        return target
+
+    def delete_model(self, model_id: str) -> ModelDeleted:
+        """Delete a finished model; requests already using it finish first."""
+        return cast(ModelDeleted, self._request("DELETE", f"/v1/models/{model_id}"))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)

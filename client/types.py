@@ -70,6 +70,7 @@ class Event(TypedDict):
 class Model(TypedDict):
     id: str
     object: Literal["model"]
+    kind: Literal["finetuned", "base"]
     status: str
     job_id: str | None
     dataset_id: str | None
@@ -77,19 +78,28 @@ class Model(TypedDict):
     architecture: str
     pretrained: str | None
     classes: list[str]
+    wise_ft_alpha: float | None
+    validation: dict[str, Any] | None
     metrics: dict[str, Any]
-    created_at: str
+    created_at: str | None
 
 
 class Prediction(TypedDict):
     label: str
     score: float
+    zero_shot: bool
 
 
 class ImageResult(TypedDict):
     index: int
     filename: str | None
     predictions: list[Prediction]
+
+
+class ModelDeleted(TypedDict):
+    id: str
+    object: Literal["model"]
+    deleted: bool
 
 
 class Classification(TypedDict):

@@ -80,8 +80,9 @@ def _create_pretrained(architecture: str, tag: str, cache_dir: Path | None) -> t
         raise TrainingError(
             "pretrained_unavailable",
             f"could not download the pretrained weights {architecture}/{tag}: {error}. "
-            "Check the worker's network access to the model hub, or put the weights on the worker and "
-            "give them as a local checkpoint file instead.",
+            "Check the network access of the process that loads the model (the worker for a job, the API for a "
+            "base model's classify) to the model hub, or put the weights on that machine and give them as a "
+            "local checkpoint file instead.",
         ) from error
 
 

@@ -50,6 +50,12 @@ def test_cli_main_path(stack: Stack, tmp_path: Path) -> None:
     assert result["data"][0]["filename"] == "image.jpg"
     assert len(result["data"][0]["predictions"]) == 1
 
+    extended = flyp_json(stack, ["classify", finished["model_id"], str(image), "--label", "cats", "--label", "a red car"])
+    predictions = {prediction["label"]: prediction for prediction in extended["data"][0]["predictions"]}
+    assert set(predictions) == {"cats", "a red car"}
+    assert predictions["a red car"]["zero_shot"] is True
+    assert predictions["cats"]["zero_shot"] is False
+
     cancelled = flyp_command(["jobs", "cancel", job["id"], "--url", stack.base_url], stack.environment)
     assert cancelled.returncode == 1
     assert "job_not_cancellable" in cancelled.stderr
@@ -61,6 +67,33 @@ def test_cli_main_path(stack: Stack, tmp_path: Path) -> None:
     assert events[0]["message"] == "Job created and queued."
     assert events[-1]["message"] == "Job succeeded."
     assert [event["id"] for event in events] == sorted({event["id"] for event in events})
+
+
+def test_cli_models_download_and_delete(stack: Stack, tmp_path: Path) -> None:
+    archive = build_tiny_zip(tmp_path / "tiny.zip", per_class=4)
+    with FlypClient(stack.base_url) as client:
+        dataset = client.upload_dataset(archive)
+        job = client.create_job(dataset["id"], architecture="flyp-tiny", hyperparameters={"epochs": 1, "batch_size": 2, "templates": "simple"})
+        model_id = client.wait(job["id"])["model_id"]
+    assert model_id
+
+    listed = flyp_json(stack, ["models", "list", "--limit", "100"])
+    kinds = {model["id"]: model["kind"] for model in listed["data"]}
+    assert kinds[model_id] == "finetuned"
+    assert "base" in kinds.values()
+    assert flyp_json(stack, ["models", "get", model_id])["classes"] == ["cats", "dogs"]
+
+    target = tmp_path / "model.zip"
+    downloaded = flyp_command(["models", "download", model_id, "--output", str(target), "--url", stack.base_url], stack.environment)
+    assert downloaded.returncode == 0, downloaded.stderr
+    with zipfile.ZipFile(target) as opened:
+        assert any(name.endswith(".safetensors") for name in opened.namelist())
+    assert not target.with_name("model.zip.partial").exists()
+
+    assert flyp_json(stack, ["models", "delete", model_id])["deleted"] is True
+    gone = flyp_command(["models", "get", model_id, "--url", stack.base_url], stack.environment)
+    assert gone.returncode == 1
+    assert "model_not_found" in gone.stderr
 
 
 def test_cli_unknown_job_exit_1(stack: Stack) -> None:
