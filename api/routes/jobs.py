@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,8 +22,9 @@ from core.settings import Settings
 from core.store import idempotency
 from core.store import jobs as job_store
 from core.store.queries import get_owned, list_page
-from core.store.tables import SUCCEEDED, Job
+from core.store.tables import SUCCEEDED, Job, Model
 from core.training import resolve_hyperparameters
+from core.training.artifacts import REPORT_FILE
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -171,6 +174,35 @@ def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobPub
         raise ConflictError("job_not_cancellable", f"Job {job_id} has already ended with status {job.status}.", param="job_id")
     logger.info("job.cancelled job_id=%s previous_status=%s", job_id, previous)
     return to_public(job)
+
+
+@router.get(
+    "/{job_id}/report.png",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}, "description": "The training report plot."}},
+)
+def get_job_report(job_id: str, session: SessionDep, tenant_id: TenantDep) -> FileResponse:
+    """Return the report plot of a succeeded job: loss and accuracy per epoch, WiSE-FT curve, confusion matrix.
+
+    A job that has not succeeded has no report yet, which is a 409.
+    """
+    job = require_job(session, job_id, tenant_id)
+    report_path = _report_path(session, job)
+    if report_path is None:
+        raise ConflictError(
+            "report_not_ready",
+            f"Job {job_id} has no report: its status is {job.status}, and the report is written only when a job succeeds.",
+            param="job_id",
+        )
+    return FileResponse(report_path, media_type="image/png", filename=f"{job_id}-report.png", content_disposition_type="inline")
+
+
+def _report_path(session: Session, job: Job) -> Path | None:
+    if job.status != SUCCEEDED or job.model_id is None:
+        return None
+    model = session.get(Model, job.model_id)
+    path = Path(model.storage_dir) / REPORT_FILE if model is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def require_job(session: Session, job_id: str, tenant_id: str | None) -> Job:
