@@ -7,8 +7,6 @@ import json
 import logging
 import shutil
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,7 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train_folder(args: argparse.Namespace, settings: Settings) -> dict:
     """Ingest `args.data` like an upload, train into `args.output/model` and write the report files."""
-    from core.ingest import IngestLimits, ingest_archive
+    from core.ingest import IngestLimits, ingest_folder
     from core.training import Hyperparameters, ModelSpec, resolve_hyperparameters, train
     from core.training.artifacts import REPORT_FILE as MODEL_REPORT_FILE
 
@@ -99,15 +97,9 @@ def _train_folder(args: argparse.Namespace, settings: Settings) -> dict:
     model_spec = ModelSpec(architecture=args.architecture, pretrained=args.pretrained, checkpoint=args.checkpoint)
     args.output.mkdir(parents=True)
     dataset_dir = args.output / "dataset"
-    with tempfile.TemporaryDirectory(prefix=".archive.", dir=args.output) as temporary:
-        archive = _pack_folder(args.data, Path(temporary) / "data.tar")
-        ingested = ingest_archive(
-            archive,
-            dataset_dir,
-            limits=IngestLimits.from_settings(settings),
-            val_fraction=args.val_fraction or settings.val_fraction,
-            seed=hyperparameters.seed,
-        )
+    ingested = ingest_folder(
+        args.data, dataset_dir, limits=IngestLimits.from_settings(settings), val_fraction=args.val_fraction or settings.val_fraction, seed=hyperparameters.seed
+    )
     for warning in ingested.report.get("warnings", []):
         logger.warning("train.dataset_warning message=%s", warning.get("message"))
 
@@ -151,14 +143,6 @@ def _requested_hyperparameters(args: argparse.Namespace) -> dict:
         "clamp_logit_scale": False if args.no_clamp_logit_scale else None,
     }
     return {name: value for name, value in requested.items() if value is not None}
-
-
-def _pack_folder(folder: Path, archive: Path) -> Path:
-    """Write `folder`'s contents into an uncompressed tar, so the upload ingest reads it unchanged."""
-    with tarfile.open(archive, "w") as tar:
-        for child in sorted(folder.iterdir()):
-            tar.add(child, arcname=child.name)
-    return archive
 
 
 class LoggingCallbacks:
