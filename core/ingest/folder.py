@@ -13,7 +13,7 @@ from core.ingest.pipeline import IngestResult, ingest_archive
 def ingest_folder(folder: Path, dataset_dir: Path, *, limits: IngestLimits, val_fraction: float, seed: int = 0) -> IngestResult:
     """Pack `folder` into an uncompressed tar and ingest it into `dataset_dir` exactly like an upload.
 
-    `folder` holds class folders, optionally inside train/, val/ and test/ folders. The tar is
+    `folder` contains class folders, optionally inside train/, val/ and test/ folders. The tar is
     written to a temporary directory beside `dataset_dir` and removed afterwards.
     """
     if not folder.is_dir():
