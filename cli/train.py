@@ -30,11 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--data", required=True, type=Path, help="Folder of class folders, optionally inside train/, val/ and test/ folders.")
     train.add_argument("--output", required=True, type=Path, help="Directory to create for the dataset, model, report.json and report.png.")
+
     train.add_argument("--method", choices=("flyp", "ce", "lp-ft", "zeroshot"), default="flyp", help="Training method; default flyp.")
     train.add_argument("--architecture", default="ViT-B-32", help="open_clip architecture, or flyp-tiny or flyp-small; default ViT-B-32.")
     weights = train.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", help="open_clip pretrained tag, for example openai; default: random weights.")
     weights.add_argument("--checkpoint", help="Path of a local checkpoint file to start from.")
+
     train.add_argument("--epochs", type=int, help="Training epochs; default 10.")
     train.add_argument("--batch-size", type=int, help="Images per optimizer step; default 256, capped at the training set size.")
     train.add_argument("--learning-rate", type=float, help="Peak learning rate of AdamW; default 1e-5.")
@@ -46,8 +48,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="auto: bf16 autocast on CUDA, fp32 on CPU; default auto.")
     train.add_argument("--selection", choices=("best", "last"), help="Keep the best validation epoch or the last; default best.")
     train.add_argument("--no-clamp-logit-scale", action="store_true", help="Leave logit_scale unclamped, as the FLYP reference does.")
+
     train.add_argument("--val-fraction", type=float, help="Share of each class held out for validation when DIR has no val/ folder; default 0.2.")
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N; default FLYP_DEVICE (auto).")
+    train.add_argument(
+        "--eval-data",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="An extra evaluation folder, reported as NAME for every WiSE-FT alpha; repeat for several. "
+        "Its test/ images are used, else its val/ images, matched to the classes by folder name.",
+    )
     train.set_defaults(handler=run_train)
 
 
@@ -94,6 +105,7 @@ def _train_folder(args: argparse.Namespace, settings: Settings) -> dict:
     from core.training.artifacts import REPORT_FILE as MODEL_REPORT_FILE
 
     hyperparameters = Hyperparameters(**_requested_hyperparameters(args))
+    eval_folders = _parse_eval_data(args.eval_data)
     model_spec = ModelSpec(architecture=args.architecture, pretrained=args.pretrained, checkpoint=args.checkpoint)
     args.output.mkdir(parents=True)
     dataset_dir = args.output / "dataset"
@@ -102,6 +114,10 @@ def _train_folder(args: argparse.Namespace, settings: Settings) -> dict:
     )
     for warning in ingested.report.get("warnings", []):
         logger.warning("train.dataset_warning message=%s", warning.get("message"))
+    extra_eval_dirs = {}
+    for name, folder in eval_folders.items():
+        extra_eval_dirs[name] = args.output / "eval" / name
+        ingest_folder(folder, extra_eval_dirs[name], limits=IngestLimits.from_settings(settings), val_fraction=settings.val_fraction, seed=hyperparameters.seed)
 
     manifest = ingested.manifest
     resolved, warnings = resolve_hyperparameters(
@@ -120,6 +136,7 @@ def _train_folder(args: argparse.Namespace, settings: Settings) -> dict:
         device=args.device or settings.device,
         max_image_pixels=settings.max_image_pixels,
         callbacks=LoggingCallbacks(),
+        extra_eval_dirs=extra_eval_dirs,
     )
 
     report = {"method": args.method, "model": model_spec.model_dump(exclude_none=True), "hyperparameters": resolved, "metrics": result.metrics}
@@ -143,6 +160,16 @@ def _requested_hyperparameters(args: argparse.Namespace) -> dict:
         "clamp_logit_scale": False if args.no_clamp_logit_scale else None,
     }
     return {name: value for name, value in requested.items() if value is not None}
+
+
+def _parse_eval_data(values: list[str]) -> dict[str, Path]:
+    folders = {}
+    for value in values:
+        name, separator, folder = value.partition("=")
+        if not separator or not name or not folder or "/" in name:
+            raise ValueError(f"--eval-data {value!r} is invalid: use NAME=DIR with a NAME without '/'")
+        folders[name] = Path(folder)
+    return folders
 
 
 class LoggingCallbacks:

@@ -40,6 +40,7 @@ def to_public(job: Job, *, queue_position: int | None = None) -> JobPublic:
         status=job.status,
         model=job.model_spec,
         hyperparameters=job.hyperparameters,
+        eval_dataset_ids=job.eval_dataset_ids or [],
         queue_position=queue_position,
         progress=job.progress,
         metrics=job.metrics,
@@ -111,6 +112,8 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         job_in.hyperparameters, method=job_in.method, num_train_images=num_train_images, num_classes=len(dataset.classes)
     )
 
+    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id)
+
     model_id = new_id("model")
     return job_store.create_job(
         session,
@@ -124,7 +127,20 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         model_id=model_id,
         model_dir=str((settings.models_dir / model_id).resolve()),
         redispatch_after=settings.redispatch_after,
+        eval_dataset_ids=eval_dataset_ids,
     )
+
+
+def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None) -> list[str]:
+    """Return the ids without repeats, after checking that each is one of the tenant's ready datasets."""
+    unique_ids = list(dict.fromkeys(dataset_ids))
+    for index, dataset_id in enumerate(unique_ids):
+        dataset = require_dataset(session, dataset_id, tenant_id, param=f"eval_dataset_ids[{index}]")
+        if dataset.status != "ready":
+            raise ConflictError(
+                "dataset_not_ready", f"Dataset {dataset.id} is {dataset.status}; evaluation needs a ready dataset.", param=f"eval_dataset_ids[{index}]"
+            )
+    return unique_ids
 
 
 def _dispatch(session: Session, dispatcher: Dispatcher, job_id: str) -> None:

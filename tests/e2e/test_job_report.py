@@ -1,4 +1,4 @@
-"""GET /v1/jobs/{id}/report.png over real HTTP on the embedded service (`flyp serve`)."""
+"""GET /v1/jobs/{id}/report.png and extra evaluation datasets over real HTTP on `flyp serve`."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ def dataset_id(service: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
     return response.json()["id"]
 
 
-def start_job(service: Stack, dataset_id: str, model: dict) -> dict:
-    response = service.client.post("/v1/jobs", json={"dataset_id": dataset_id, "model": model, "hyperparameters": HYPERPARAMETERS})
+def start_job(service: Stack, dataset_id: str, model: dict, **fields: object) -> dict:
+    body = {"dataset_id": dataset_id, "model": model, "hyperparameters": HYPERPARAMETERS, **fields}
+    response = service.client.post("/v1/jobs", json=body)
     assert response.status_code == 201, response.text
     return service.wait_for_job(response.json()["id"])
 
@@ -57,6 +58,25 @@ def test_report_png_of_failed_job_409(service: Stack, dataset_id: str, tmp_path:
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "report_not_ready"
     assert response.json()["error"]["param"] == "job_id"
+
+
+def test_eval_datasets_reported_for_every_alpha(service: Stack, dataset_id: str) -> None:
+    job = start_job(service, dataset_id, {"architecture": "flyp-tiny"}, eval_dataset_ids=[dataset_id])
+    assert job["status"] == "succeeded", f"{job}\n{service.logs()}"
+    assert job["eval_dataset_ids"] == [dataset_id]
+
+    curve = job["metrics"]["wise_ft"]["curve"]
+
+    assert len(curve) == 11
+    for entry in curve:
+        assert entry["extra"][dataset_id]["accuracy"] == entry["val"]["accuracy"], entry  # the same images as validation
+
+
+def test_unknown_eval_dataset_404(service: Stack, dataset_id: str) -> None:
+    body = {"dataset_id": dataset_id, "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": ["ds_missing"]}
+    response = service.client.post("/v1/jobs", json=body)
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "eval_dataset_ids[0]"
 
 
 def test_report_png_of_unknown_job_404(service: Stack) -> None:

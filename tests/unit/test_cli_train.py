@@ -38,10 +38,11 @@ def run_flyp(arguments: list[str], data_dir: Path) -> subprocess.CompletedProces
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     root = tmp_path_factory.mktemp("cli-train")
     data = build_folder(root / "photos", train_per_class=6, val_per_class=4)
+    shifted = build_folder(root / "shifted", train_per_class=1, val_per_class=3)
     output = root / "run"
     result = run_flyp(
         ["train", "--data", str(data), "--output", str(output), "--architecture", "flyp-tiny", "--epochs", "2", "--batch-size", "4",
-         "--learning-rate", "1e-3", "--templates", "simple", "--seed", "0"],
+         "--learning-rate", "1e-3", "--templates", "simple", "--seed", "0", "--eval-data", f"shifted={shifted}"],
         root / "var",
     )
     return result, output
@@ -67,6 +68,12 @@ def test_cli_train_report_json_has_metrics(trained: tuple[subprocess.CompletedPr
     assert [entry["epoch"] for entry in report["metrics"]["epochs"]] == [1, 2]
     assert report["metrics"]["wise_ft"]["alphas"] == [round(0.1 * index, 1) for index in range(11)]
     assert set(report["metrics"]["selected"]["val"]) >= {"accuracy", "macro_f1", "per_class_accuracy", "confusion_matrix", "loss"}
+
+
+def test_cli_train_reports_eval_data_per_alpha(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, output = trained
+    curve = json.loads((output / "report.json").read_text())["metrics"]["wise_ft"]["curve"]
+    assert [entry["extra"]["shifted"]["num_images"] for entry in curve] == [6] * 11
 
 
 def test_cli_train_prints_summary(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
