@@ -98,7 +98,7 @@ class EpochLoop:
         started, cpu_started = time.perf_counter(), time.process_time()
         for index, (pixels, pairs) in enumerate(loader):
             step = first_step + index
-            images = self.preprocessing.normalize(pixels.to(self.device, non_blocking=True))
+            images = self.preprocessing.normalize(pixels.to(self.device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
             image_ids = pairs[:, 0]
             labels = self.train_labels[image_ids].to(self.device, non_blocking=True)
             template_ids = pairs[:, 1].to(self.device, non_blocking=True)
