@@ -80,6 +80,9 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as error:  # pydantic's ValidationError names every invalid option
         print(f"error: invalid option: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
     selected = metrics["selected"]["val"]
     zeroshot = metrics["zeroshot"]["val"]
