@@ -23,6 +23,7 @@ from api.errors import error_response
 from core.apikeys import key_matches, parse_prefix
 from core.settings import Settings
 from core.store import tenants as tenant_store
+from core.store.tenants import TenantLimits
 from core.store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Principal:
     tenant_id: str | None
     key_id: str | None = None
     is_admin: bool = False
+    limits: TenantLimits = TenantLimits()
 
 
 # With auth off every request acts as this one tenant, whose rows have a NULL tenant_id.
@@ -89,7 +91,7 @@ class Authenticator:
         if key.revoked_at is not None:
             logger.info("auth.revoked_key_used key_id=%s tenant_id=%s", key.id, tenant.id)
             raise AuthError(401, "api_key_revoked", f"The API key {key.id} was revoked; ask an administrator for a new key.")
-        return Principal(tenant_id=tenant.id, key_id=key.id)
+        return Principal(tenant_id=tenant.id, key_id=key.id, limits=TenantLimits.of(tenant))
 
     def _admin(self, tenant_name: str | None) -> Principal:
         if not tenant_name:
@@ -103,7 +105,7 @@ class Authenticator:
             tenant = tenant_store.find_tenant(session, tenant_name)
         if tenant is None:
             raise AuthError(404, "tenant_not_found", f"No tenant named {tenant_name!r} exists.", param=TENANT_HEADER)
-        return Principal(tenant_id=tenant.id, is_admin=True)
+        return Principal(tenant_id=tenant.id, is_admin=True, limits=TenantLimits.of(tenant))
 
     def log_mode(self) -> None:
         """Log at start-up whether keys are needed, and warn when no key could pass."""

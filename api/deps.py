@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
 from api.dispatch import Dispatcher
-from api.model_cache import ModelCache
 from core.settings import Settings
 from core.store.db import Database
 
@@ -32,10 +31,6 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
-def get_model_cache(request: Request) -> ModelCache:
-    return request.app.state.model_cache
-
-
 def get_tenant_id(principal: PrincipalDep) -> str | None:
     """Return the caller's tenant id; None while the service runs without API keys."""
     return principal.tenant_id
@@ -45,5 +40,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
-ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
 TenantDep = Annotated[str | None, Depends(get_tenant_id)]

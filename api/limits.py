@@ -4,7 +4,8 @@
 - active jobs: queued plus running jobs (POST /v1/jobs, 429);
 - classify rate: requests per minute (POST /v1/models/{id}/classify, 429 with Retry-After).
 
-Every limit comes from the settings and is the same for every tenant; 0 turns one off.
+Each limit is the tenant's own where an operator set one (`flyp tenants limits`), and the
+FLYP_TENANT_* setting otherwise; 0 turns a limit off.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import redis
 from fastapi import Depends, HTTPException, Request
 
+from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep, TenantDep
 from api.schemas.common import ErrorResponse
 from core.errors import PayloadTooLargeError, ServiceError
@@ -37,13 +39,19 @@ def create_rate_limiter(settings: Settings) -> RateLimiter:
     return MemoryRateLimiter()
 
 
-def check_stored_bytes(request: Request, session: SessionDep, settings: SettingsDep, tenant_id: TenantDep) -> None:
+def _limit(own: int | None, default: int) -> int:
+    return default if own is None else own
+
+
+def check_stored_bytes(
+    request: Request, session: SessionDep, settings: SettingsDep, tenant_id: TenantDep, principal: PrincipalDep
+) -> None:
     """Reject an upload that would take the tenant past its stored-bytes limit.
 
     The upload's size is taken from Content-Length (the multipart body, a little more than
     the archive) before any byte is read.
     """
-    limit = settings.tenant_max_stored_bytes
+    limit = _limit(principal.limits.max_stored_bytes, settings.tenant_max_stored_bytes)
     if limit == 0:
         return
     used = stored_bytes(session, tenant_id)
@@ -57,7 +65,7 @@ def check_stored_bytes(request: Request, session: SessionDep, settings: Settings
             "storage_limit_exceeded",
             f"This upload of about {incoming} bytes would take your datasets to {used + incoming} bytes, "
             f"past your limit of {limit} bytes; delete datasets you no longer need or ask the operator "
-            "to raise FLYP_TENANT_MAX_STORED_BYTES.",
+            "to raise your limit.",
             param="file",
             details={"used_bytes": used, "incoming_bytes": incoming, "limit_bytes": limit},
         )
@@ -70,9 +78,9 @@ def _content_length(request: Request) -> int:
         return 0
 
 
-def check_active_jobs(session: SessionDep, settings: SettingsDep, tenant_id: TenantDep) -> None:
+def check_active_jobs(session: SessionDep, settings: SettingsDep, tenant_id: TenantDep, principal: PrincipalDep) -> None:
     """Reject a new job while the tenant already has its limit of queued and running jobs."""
-    limit = settings.tenant_max_active_jobs
+    limit = _limit(principal.limits.max_active_jobs, settings.tenant_max_active_jobs)
     if limit == 0:
         return
     # NOTE: two job requests that arrive together both see the same count, so a tenant can
@@ -87,9 +95,9 @@ def check_active_jobs(session: SessionDep, settings: SettingsDep, tenant_id: Ten
         )
 
 
-def check_classify_rate(request: Request, settings: SettingsDep, tenant_id: TenantDep) -> None:
+def check_classify_rate(request: Request, settings: SettingsDep, tenant_id: TenantDep, principal: PrincipalDep) -> None:
     """Count one classify request against the tenant's per-minute rate; 429 with Retry-After past it."""
-    limit = settings.tenant_classify_per_minute
+    limit = _limit(principal.limits.classify_per_minute, settings.tenant_classify_per_minute)
     if limit == 0:
         return
     limiter: RateLimiter = request.app.state.rate_limiter

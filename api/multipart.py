@@ -156,6 +156,8 @@ class _FormCollector:
                 raise InvalidRequestError("duplicate_file", f"The form has more than one {sink.name!r} file.", param=sink.name)
             self.form.files[sink.name] = UploadedFile(sink.path, sink.filename, sink.size, sink.digest.hexdigest())
         else:
+            if sink.name in self.form.fields:
+                raise InvalidRequestError("duplicate_field", f"The form has more than one {sink.name!r} field; send it once.", param=sink.name)
             self.form.fields[sink.name] = sink.buffer.decode("utf-8", "replace")
         self.current = None
 

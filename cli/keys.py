@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke.set_defaults(handler=run_revoke)
 
 
-def _database() -> Database:
+def open_database() -> Database:
     # Imported here so that `flyp --help` and the other commands do not load SQLAlchemy.
     from core.store.db import Database
 
@@ -44,7 +44,7 @@ def _database() -> Database:
 def run_create(args: argparse.Namespace) -> int:
     from core.store import tenants as tenant_store
 
-    database = _database()
+    database = open_database()
     try:
         with database.session() as session:
             tenant = tenant_store.ensure_tenant(session, args.tenant)
@@ -64,7 +64,7 @@ def run_create(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from core.store import tenants as tenant_store
 
-    database = _database()
+    database = open_database()
     try:
         with database.session() as session:
             rows = tenant_store.list_keys(session, args.tenant)
@@ -81,7 +81,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     from core.store import tenants as tenant_store
 
-    database = _database()
+    database = open_database()
     try:
         with database.session() as session:
             key = tenant_store.revoke_key(session, args.key_id)

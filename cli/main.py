@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import classify, datasets, health, jobs, keys, service
+from cli import classify, datasets, health, jobs, keys, service, tenants
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flyp", description="Finetune CLIP-style models with FLYP, as a service or from the command line.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (service, keys, health, datasets, jobs, classify):
+    for module in (service, keys, tenants, health, datasets, jobs, classify):
         module.register(subparsers)
     try:
         from cli import train

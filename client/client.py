@@ -127,8 +127,10 @@ class FlypClient:
         """Yield the job and its new events until the job ends; the last update is terminal.
 
         Reads the server-sent event stream of GET /v1/jobs/{id}/events where the service
-        offers one, and otherwise polls that endpoint with the `after` cursor.
+        offers one, and polls that endpoint with the `after` cursor otherwise or once the
+        stream closes before the job has ended.
         """
+        last_id: int | None = None
         with self._http.stream(
             "GET", f"/v1/jobs/{job_id}/events", params={"stream": "true"}, headers={"Accept": "text/event-stream"}, timeout=None
         ) as response:
@@ -136,11 +138,18 @@ class FlypClient:
                 response.read()
                 raise _error(response)
             if response.headers.get("content-type", "").startswith("text/event-stream"):
-                yield from self._follow_stream(job_id, parse_event_stream(response.iter_lines()))
-                return
-            response.read()
-            pending = list(cast(Page[Event], response.json())["data"])
-        last_id = pending[-1]["id"] if pending else None
+                for update in self._follow_stream(job_id, parse_event_stream(response.iter_lines())):
+                    last_id = update.events[-1]["id"] if update.events else last_id
+                    if update.finished:
+                        yield update
+                        return
+                    if update.events:
+                        yield update
+                pending: list[Event] = []
+            else:
+                response.read()
+                pending = list(cast(Page[Event], response.json())["data"])
+        last_id = pending[-1]["id"] if pending else last_id
         while True:
             # The job is read before its events: a job seen finished has written its last event
             # in the same transaction, so the events read next include it.
@@ -165,14 +174,21 @@ class FlypClient:
             after = page["data"][-1]["id"]
 
     def _follow_stream(self, job_id: str, stream: Iterator[tuple[str, Any]]) -> Iterator[JobUpdate]:
-        for _name, data in stream:
-            events = [cast(Event, data)] if isinstance(data, dict) and "message" in data else []
-            update = JobUpdate(self.get_job(job_id), events)
-            yield update
-            if update.finished:
-                return
-        # The server closed the stream, so the job record shows how the job ended.
-        yield JobUpdate(self.get_job(job_id), [])
+        # Events of a job that has already ended are held back until the stream's `end`
+        # message, so only the last update is terminal and it carries every remaining event.
+        held: list[Event] = []
+        for name, data in stream:
+            if name == "end":
+                break
+            if not (isinstance(data, dict) and "message" in data):
+                continue
+            held.append(cast(Event, data))
+            job = self.get_job(job_id)
+            if job["status"] not in TERMINAL_STATUSES:
+                yield JobUpdate(job, held)
+                held = []
+        # The stream ended or the server closed it, so the job record shows where the job is.
+        yield JobUpdate(self.get_job(job_id), held)
 
     def wait(self, job_id: str, *, poll_interval: float = 1.0) -> Job:
         """Block until the job ends and return it."""

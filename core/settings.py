@@ -55,7 +55,12 @@ class Settings(BaseSettings):
     )
     reaper_interval: float = Field(30.0, gt=0, description="Seconds between two scans of each worker's reaper for lost and unsent jobs.")
     redispatch_after: int = Field(
-        600, gt=0, description="Seconds a queued job may wait unclaimed before its message is sent again; the wait doubles after each resend."
+        600,
+        gt=0,
+        description=(
+            "Seconds a queued job may wait unclaimed before its message is sent again, the wait doubling after each resend;"
+            " also how long a processing dataset may go untouched by a worker before its ingest message is sent again."
+        ),
     )
     job_time_limit: int = Field(
         0, ge=0, description="Seconds one attempt of a job may run before it fails with time_limit_exceeded; 0 means no limit."
@@ -66,6 +71,23 @@ class Settings(BaseSettings):
 
     max_classify_images: int = Field(32, gt=0, description="Maximum number of images in one classify request.")
     model_cache_size: int = Field(4, gt=0, description="Maximum number of models kept loaded per API process.")
+    model_cache_bytes: int = Field(
+        4 * GIB, gt=0, description="Memory budget, in bytes, of the models kept loaded per API process (estimated from parameter and buffer sizes)."
+    )
+    classify_batch_max_images: int = Field(32, gt=0, description="Maximum number of images in one batched forward pass of a model.")
+    classify_batch_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Milliseconds a classify request waits for others to the same model before its batch runs; 0 batches the requests that arrived while the previous batch ran.",
+    )
+    max_classify_request_bytes: int = Field(64 * MIB, gt=0, description="Largest classify request body, in bytes.")
+    model_delete_wait_seconds: float = Field(
+        60.0, gt=0, description="Seconds DELETE /v1/models/{id} waits for this process's classify and download requests on the model to finish."
+    )
+    base_models: str = Field(
+        "flyp-tiny:random,flyp-small:random",
+        description="Comma-separated ARCHITECTURE:PRETRAINED base models listed for zero-shot classify; 'random' means no pretrained weights.",
+    )
 
     auth: Literal["auto", "on", "off"] = Field(
         "auto", description="API keys: on, off, or auto (on when FLYP_DATABASE_URL is set, off for the embedded default)."

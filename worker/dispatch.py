@@ -1,4 +1,4 @@
-"""Sends training tasks from a worker's parent process, with connections of its own.
+"""Sends training and ingest tasks from a worker's parent process, with connections of its own.
 
 The reaper uses this instead of the worker's Celery app, so its publishes never share the
 connections and event loop of the worker's consumer.
@@ -10,7 +10,7 @@ import logging
 
 from celery import Celery
 
-from core.broker import RUN_JOB_TASK, celery_config
+from core.broker import INGEST_DATASET_TASK, RUN_JOB_TASK, celery_config
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ class JobSender:
         """Send the job's message; raises the broker's error when it cannot be reached."""
         self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=self.queue)
         logger.info("job.dispatched job_id=%s queue=%s sender=reaper", job_id, self.queue)
+
+    def send_dataset(self, dataset_id: str) -> None:
+        """Send the dataset's ingest message; raises the broker's error when it cannot be reached."""
+        self.celery.send_task(INGEST_DATASET_TASK, args=[dataset_id], queue=self.queue)
+        logger.info("dataset.dispatched dataset_id=%s queue=%s sender=reaper", dataset_id, self.queue)
 
     def close(self) -> None:
         self.celery.close()

@@ -61,7 +61,7 @@ def _start_reaper(**_kwargs: object) -> None:
 
     config = settings()
     sender = JobSender(config)
-    _reaper = Reaper(config, Database(config.resolved_database_url), sender.send)
+    _reaper = Reaper(config, Database(config.resolved_database_url), sender.send, send_dataset=sender.send_dataset)
     _reaper.start()
 
 

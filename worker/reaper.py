@@ -8,6 +8,8 @@ Every `FLYP_REAPER_INTERVAL` seconds it
 - sends the message again for each queued job that no worker claimed by its `redispatch_at`,
   because a message can be lost (the broker was down at submit time, Redis restarted
   without persistence, the filesystem queue was deleted);
+- sends the ingest message again for each processing dataset whose row no worker has touched
+  for `FLYP_REDISPATCH_AFTER` seconds (a worker that ingests touches it every few seconds);
 - removes the work and model directories that failed or cancelled jobs left behind.
 
 Several workers each run a reaper; every change is a conditional UPDATE, so at most one of
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.settings import Settings
+from core.store import datasets as dataset_store
 from core.store import jobs as job_store
 from core.store import reaping
 from core.store.db import Database
@@ -36,10 +39,18 @@ MAX_DIRECTORIES_PER_SCAN = 500
 
 
 class Reaper:
-    def __init__(self, settings: Settings, database: Database, send: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        send: Callable[[str], None],
+        *,
+        send_dataset: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
         self.send = send
+        self.send_dataset = send_dataset
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flyp-reaper", daemon=True)
 
@@ -60,7 +71,8 @@ class Reaper:
 
     def scan(self) -> None:
         """Run each step once; a failing step is logged and retried at the next scan."""
-        for step in (self.reap_lost_jobs, self.redispatch_unclaimed_jobs, self.remove_abandoned_files):
+        steps = (self.reap_lost_jobs, self.redispatch_unclaimed_jobs, self.redispatch_stale_datasets, self.remove_abandoned_files)
+        for step in steps:
             try:
                 step()
             except Exception:  # noqa: BLE001 - the reaper must survive a database or broker outage
@@ -100,6 +112,23 @@ class Reaper:
                 logger.info("job.redispatched job_id=%s dispatch_count=%d", job.id, job.dispatch_count + 1)
                 with self.database.session() as session:
                     reaping.record_redispatch(session, job)
+
+    def redispatch_stale_datasets(self) -> None:
+        if self.send_dataset is None:
+            return
+        with self.database.session() as session:
+            stale = dataset_store.find_stale_processing(session, idle_seconds=self.settings.redispatch_after)
+        for dataset in stale:
+            with self.database.session() as session:
+                claimed = dataset_store.claim_stale_processing(session, dataset)
+            if not claimed:
+                continue
+            try:
+                self.send_dataset(dataset.id)
+            except Exception as error:  # noqa: BLE001 - any broker failure: resent once the row is stale again
+                logger.warning("dataset.dispatch_failed dataset_id=%s sender=reaper error=%r", dataset.id, error)
+                continue
+            logger.warning("dataset.redispatched dataset_id=%s idle_since=%s", dataset.id, dataset.updated_at)
 
     def _send(self, job_id: str) -> bool:
         try:

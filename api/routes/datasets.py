@@ -63,6 +63,7 @@ def _upload_body(*, with_validate_only: bool) -> dict[str, Any]:
     status_code=201,
     response_model=DatasetPublic | DatasetValidation,
     responses={
+        200: {"model": DatasetValidation, "description": "With validate_only=true: the report of a dry run; nothing is stored."},
         202: {"model": DatasetPublic, "description": "Accepted; a worker ingests the upload. Poll the dataset until it is ready or failed."},
         **NOT_MULTIPART,
     },

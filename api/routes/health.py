@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import DatabaseDep, DispatcherDep
@@ -24,6 +25,16 @@ def readyz(database: DatabaseDep, dispatcher: DispatcherDep) -> JSONResponse:
     checks = {"database": _check_database(database), "broker": _check_broker(dispatcher)}
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(status_code=200 if ready else 503, content={"status": "ok" if ready else "unavailable", "checks": checks})
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request) -> Response:
+    """Return this process's metrics in the Prometheus text format.
+
+    Like /healthz it needs no API key: it carries no ids or tenant names, only counts by route
+    template, status, job state and model cache figures. Keep it off the public network.
+    """
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _check_database(database) -> str:  # type: ignore[no-untyped-def]

@@ -17,7 +17,19 @@ from core.store.tables import JobEvent
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
-STREAM_RESPONSE = {200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "The event list, or with stream=true a server-sent event stream."}}
+# One server-sent event as the HTML specification defines its fields. OpenAPI 3.1 has no
+# itemSchema, so, as schemathesis reads it, `schema` describes each event of the stream.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "id": {"type": "string", "description": "The event id; absent on the `end` event."},
+        "event": {"type": "string", "enum": ["job.event", "end"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "An event as in the list, or for `end` the job id and final status."},
+        "retry": {"type": "integer"},
+    },
+}
+STREAM_RESPONSE = {200: {"content": {MEDIA_TYPE: {"schema": SSE_EVENT_SCHEMA}}, "description": "The event list, or with stream=true a server-sent event stream."}}
 
 
 @router.get("/{job_id}/events", response_model=ListPublic[EventPublic], responses=STREAM_RESPONSE)
@@ -28,9 +40,10 @@ def list_events(
     database: DatabaseDep,
     tenant_id: TenantDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int | None, Query(ge=0, description="Return events with an id above this one.")] = None,
+    # The upper bound is the largest BIGINT, the type of event ids in PostgreSQL.
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Return events with an id above this one.")] = None,
     stream: Annotated[bool, Query(description="Send server-sent events as they are recorded, until the job ends.")] = False,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, description="Resume a stream after this event id.")] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1, description="Resume a stream after this event id.")] = None,
 ) -> ListPublic[EventPublic] | StreamingResponse:
     """List a job's events oldest first; pass the last id seen as `after` for the next page.
 

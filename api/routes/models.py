@@ -1,105 +1,136 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
-from api.deps import ModelCacheDep, SessionDep, SettingsDep, TenantDep
-from api.limits import TOO_MANY_REQUESTS, ClassifyRateLimit
-from api.model_cache import ModelCache
+from api.deps import DatabaseDep, SessionDep, SettingsDep, TenantDep
 from api.schemas.common import ERROR_RESPONSES, ListPublic
-from api.schemas.models import ClassifyResponse, ImageResult, ModelPublic, Prediction
-from core.errors import ConflictError, InvalidRequestError, NotFoundError
-from core.images import ImageDecodeError, decode_image
-from core.store.queries import get_owned, list_page
-from core.store.tables import MODEL_READY, Model
+from api.schemas.models import ModelDeleted, ModelPublic
+from api.served_models import base_to_public, find_public_model, lookup_served_model, offered_base_models, require_model, row_to_public
+from api.serving import Serving
+from core.errors import ConflictError, NotFoundError
+from core.models.base_models import is_base_model_id
+from core.store.db import Database
+from core.store.models import delete_model_row, mark_model_deleting
+from core.store.queries import list_page
+from core.store.tables import MODEL_DELETING, MODEL_PENDING, Model
+from core.training.artifacts import HEAD_FILE, METADATA_FILE, OPEN_CLIP_CONFIG_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERROR_RESPONSES)
 
-
-def to_public(model: Model) -> ModelPublic:
-    return ModelPublic.model_validate(model, from_attributes=True)
+# The files of a download: plain open_clip loads the directory they unpack to with
+# `open_clip.create_model_from_pretrained("local-dir:DIR")`.
+DOWNLOAD_FILES = (WEIGHTS_FILE, OPEN_CLIP_CONFIG_FILE, HEAD_FILE, METADATA_FILE)
 
 
 @router.get("", response_model=ListPublic[ModelPublic])
 def list_models(
     session: SessionDep,
+    settings: SettingsDep,
     tenant_id: TenantDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=300)] = None,
 ) -> ListPublic[ModelPublic]:
-    rows, has_more = list_page(session, Model, tenant_id=tenant_id, limit=limit, after=after)
-    return ListPublic[ModelPublic](data=[to_public(row) for row in rows], has_more=has_more)
+    """List the tenant's finetuned models, newest first, then the base models offered for zero-shot classify."""
+    data: list[ModelPublic] = []
+    has_more = False
+    if after is None or not is_base_model_id(after):
+        rows, has_more = list_page(session, Model, tenant_id=tenant_id, limit=limit, after=after, filters=(Model.status != MODEL_DELETING,))
+        data = [row_to_public(row) for row in rows]
+
+    if not has_more:
+        bases = [base_to_public(ref) for ref in offered_base_models(settings)]
+        if after is not None and is_base_model_id(after):
+            ids = [base.id for base in bases]
+            bases = bases[ids.index(after) + 1 :] if after in ids else []
+        room = limit - len(data)
+        data.extend(bases[:room])
+        has_more = len(bases) > room
+    return ListPublic[ModelPublic](data=data, has_more=has_more)
 
 
 @router.get("/{model_id}", response_model=ModelPublic)
-def get_model(model_id: str, session: SessionDep, tenant_id: TenantDep) -> ModelPublic:
-    return to_public(require_model(session, model_id, tenant_id))
+def get_model(model_id: str, session: SessionDep, settings: SettingsDep, tenant_id: TenantDep) -> ModelPublic:
+    return find_public_model(session, settings, model_id, tenant_id)
 
 
-@router.post("/{model_id}/classify", response_model=ClassifyResponse, dependencies=[ClassifyRateLimit], responses=TOO_MANY_REQUESTS)
-async def classify(
-    model_id: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    cache: ModelCacheDep,
-    tenant_id: TenantDep,
-    files: Annotated[list[UploadFile], File(description="One or more images; repeat the field for each.")],
-    top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
-) -> ClassifyResponse:
-    """Classify images with a finished model; results come back in request order."""
-    model = require_model(session, model_id, tenant_id)
-    if model.status != MODEL_READY:
-        raise ConflictError(
-            "model_not_ready",
-            f"Model {model_id} is {model.status}: its job {model.job_id} has not succeeded, so it cannot classify yet.",
-            param="model_id",
-        )
-    if len(files) > settings.max_classify_images:
-        raise InvalidRequestError(
-            "too_many_images", f"{len(files)} images sent; the limit is {settings.max_classify_images} per request.", param="files"
-        )
-    payloads = [await upload.read() for upload in files]
-    model_dir = Path(model.storage_dir)
-    predictions = await run_in_threadpool(
-        _classify_blocking, cache, model_id, model_dir, payloads, [upload.filename for upload in files], top_k, settings.max_image_pixels
-    )
-    results = [
-        ImageResult(index=index, filename=upload.filename, predictions=[Prediction(label=label, score=score) for label, score in pairs])
-        for index, (upload, pairs) in enumerate(zip(files, predictions))
-    ]
-    return ClassifyResponse(model_id=model_id, data=results)
+@router.get("/{model_id}/download", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}})
+async def download_model(model_id: str, request: Request, database: DatabaseDep, settings: SettingsDep, tenant_id: TenantDep) -> FileResponse:
+    """Return a zip of the weights, open_clip config, head and metadata of a finished model."""
+    serving: Serving = request.app.state.serving
+    with serving.in_flight.hold(model_id):
+        served = await run_in_threadpool(lookup_served_model, database, settings, model_id, tenant_id)
+        if served.storage_dir is None:
+            raise NotFoundError(
+                "checkpoint_not_found",
+                f"{model_id} is a base model with no stored checkpoint; plain open_clip creates it from its architecture and pretrained tag.",
+                param="model_id",
+            )
+        archive = await run_in_threadpool(_zip_model_dir, served.storage_dir, settings.uploads_dir)
+    return FileResponse(archive, media_type="application/zip", filename=f"{model_id}.zip", background=BackgroundTask(archive.unlink, missing_ok=True))
 
 
-def _classify_blocking(
-    cache: ModelCache,
-    model_id: str,
-    model_dir: Path,
-    payloads: list[bytes],
-    filenames: list[str | None],
-    top_k: int,
-    max_pixels: int,
-) -> list[list[tuple[str, float]]]:
-    images = []
-    for index, (payload, filename) in enumerate(zip(payloads, filenames)):
-        try:
-            images.append(decode_image(payload, max_pixels=max_pixels))
-        except ImageDecodeError as error:
-            raise InvalidRequestError(
-                f"image_{error.code}",
-                f"Image {index} ({filename or 'unnamed'}) cannot be used: {error.message}.",
-                param=f"files[{index}]",
-            ) from None
-    classifier = cache.get(model_id, model_dir)
-    return classifier.classify(images, top_k=top_k)
+def _zip_model_dir(model_dir: Path, directory: Path) -> Path:
+    # Stored, not deflated: safetensors weights barely compress.
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="model-download-", suffix=".zip", dir=directory)
+    os.close(handle)
+    path = Path(name)
+    try:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+            for file_name in DOWNLOAD_FILES:
+                archive.write(model_dir / file_name, file_name)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
-def require_model(session: SessionDep, model_id: str, tenant_id: str | None) -> Model:
-    model = get_owned(session, Model, model_id, tenant_id)
-    if model is None:
-        raise NotFoundError("model_not_found", f"No model with id {model_id!r} exists.", param="model_id")
-    return model
+@router.delete("/{model_id}", response_model=ModelDeleted)
+async def delete_model(model_id: str, request: Request, database: DatabaseDep, settings: SettingsDep, tenant_id: TenantDep) -> ModelDeleted:
+    """Delete a finished or failed model: hide it at once, let running requests finish, then remove files and row."""
+    serving: Serving = request.app.state.serving
+    storage_dir = await run_in_threadpool(_mark_deleting, database, model_id, tenant_id)
+
+    # NOTE: only this process's requests are waited for. With several API processes, a request
+    # in another one that already loaded the model finishes from memory, but one that has yet
+    # to load it fails once the files are gone.
+    if not await serving.in_flight.wait_idle(model_id, settings.model_delete_wait_seconds):
+        logger.warning("model.delete_wait_timed_out model_id=%s in_flight=%d", model_id, serving.in_flight.count(model_id))
+    serving.forget(model_id)
+    await run_in_threadpool(_remove_model, database, model_id, storage_dir)
+    logger.info("model.deleted model_id=%s", model_id)
+    return ModelDeleted(id=model_id)
+
+
+def _mark_deleting(database: Database, model_id: str, tenant_id: str | None) -> Path:
+    if is_base_model_id(model_id):
+        raise ConflictError("base_model_not_deletable", f"{model_id} is a base model offered by the service; it cannot be deleted.", param="model_id")
+    with database.session() as session:
+        model = require_model(session, model_id, tenant_id)
+        if model.status == MODEL_PENDING:
+            raise ConflictError(
+                "model_not_finished",
+                f"Model {model_id} belongs to job {model.job_id}, which has not finished; cancel the job first, then delete the model.",
+                param="model_id",
+            )
+        if not mark_model_deleting(session, model_id):
+            raise NotFoundError("model_not_found", f"No model with id {model_id!r} exists.", param="model_id")
+        return Path(model.storage_dir)
+
+
+def _remove_model(database: Database, model_id: str, storage_dir: Path) -> None:
+    shutil.rmtree(storage_dir, ignore_errors=True)
+    with database.session() as session:
+        delete_model_row(session, model_id)

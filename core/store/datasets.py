@@ -8,6 +8,8 @@ never deleted while another row is about to use it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, false, func, select, update
@@ -119,6 +121,44 @@ def mark_failed(session: Session, dataset_id: str, *, error: dict[str, Any], rep
         "updated_at": utcnow(),
     }
     return _update_processing(session, dataset_id, values)
+
+
+@dataclass(frozen=True)
+class StaleDataset:
+    id: str
+    updated_at: datetime
+
+
+def find_stale_processing(session: Session, *, idle_seconds: int, limit: int = 100) -> list[StaleDataset]:
+    """Return processing datasets whose row has not changed for `idle_seconds`, oldest first.
+
+    A worker that ingests a dataset touches its row regularly (`touch_processing`), so a
+    stale row means that no worker has the upload: its message was lost or never sent.
+    """
+    cutoff = utcnow() - timedelta(seconds=idle_seconds)
+    rows = session.execute(
+        select(Dataset.id, Dataset.updated_at)
+        .where(Dataset.status == DATASET_PROCESSING, Dataset.updated_at <= cutoff)
+        .order_by(Dataset.updated_at)
+        .limit(limit)
+    )
+    return [StaleDataset(id=row.id, updated_at=row.updated_at) for row in rows]
+
+
+def claim_stale_processing(session: Session, stale: StaleDataset) -> bool:
+    """Take the right to send a stale dataset's ingest message again; False if another reaper took it."""
+    statement = (
+        update(Dataset)
+        .where(Dataset.id == stale.id, Dataset.status == DATASET_PROCESSING, Dataset.updated_at == stale.updated_at)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def touch_processing(session: Session, dataset_id: str) -> bool:
+    """Record that a worker is still ingesting the dataset. Return False once it is no longer processing."""
+    return _update_processing(session, dataset_id, {"updated_at": utcnow()})
 
 
 def active_job_ids(session: Session, dataset_id: str) -> list[str]:

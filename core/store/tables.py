@@ -15,7 +15,8 @@ from core.store.types import JSONType, UTCDateTime, utcnow
 DATASET_PROCESSING, DATASET_READY, DATASET_FAILED, DATASET_DELETED = "processing", "ready", "failed", "deleted"
 
 # Model states: a model row is created with its job and becomes ready when the job succeeds.
-MODEL_PENDING, MODEL_READY, MODEL_FAILED = "pending", "ready", "failed"
+# A deleted model is `deleting` while requests already using it finish. Then the row is deleted.
+MODEL_PENDING, MODEL_READY, MODEL_FAILED, MODEL_DELETING = "pending", "ready", "failed", "deleting"
 
 # Job states; the last three are terminal and never change once written.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -103,7 +104,7 @@ class Model(Base):
     tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), unique=True)
     dataset_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # pending | ready | failed
+    status: Mapped[str] = mapped_column(String(16))  # pending | ready | failed | deleting
     method: Mapped[str] = mapped_column(String(32))
     architecture: Mapped[str] = mapped_column(String(200))
     pretrained: Mapped[str | None] = mapped_column(String(200))
@@ -134,6 +135,10 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Limits of this tenant alone; NULL takes the service's FLYP_TENANT_* default, 0 means no limit.
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    classify_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, fields
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,38 @@ def validate_tenant_name(name: str) -> str:
             param="tenant",
         )
     return name
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """A tenant's own limits; None takes the service default, 0 turns the limit off."""
+
+    max_stored_bytes: int | None = None
+    max_active_jobs: int | None = None
+    classify_per_minute: int | None = None
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> "TenantLimits":
+        return cls(**{field.name: getattr(tenant, field.name) for field in fields(cls)})
+
+
+LIMIT_NAMES = tuple(field.name for field in fields(TenantLimits))
+
+
+def set_limits(session: Session, name: str, changes: dict[str, int | None]) -> Tenant:
+    """Set or clear (None) the named limits of an existing tenant; return the tenant."""
+    tenant = find_tenant(session, name)
+    if tenant is None:
+        raise NotFoundError("tenant_not_found", f"No tenant named {name!r} exists; `flyp keys create --tenant {name}` creates it.", param="tenant")
+    for limit, value in changes.items():
+        if limit not in LIMIT_NAMES:
+            raise InvalidRequestError("invalid_limit", f"Unknown limit {limit!r}; the limits are {', '.join(LIMIT_NAMES)}.", param=limit)
+        if value is not None and value < 0:
+            raise InvalidRequestError("invalid_limit", f"{limit} must be 0 (no limit) or more, got {value}.", param=limit)
+        setattr(tenant, limit, value)
+    session.flush()
+    logger.info("tenant.limits_set tenant_id=%s %s", tenant.id, " ".join(f"{key}={value}" for key, value in changes.items()))
+    return tenant
 
 
 def find_tenant(session: Session, name: str) -> Tenant | None:

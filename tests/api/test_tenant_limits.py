@@ -10,7 +10,7 @@ import pytest
 from client import ApiError, FlypClient
 from tests.api.conftest import CLASSIFY_PER_MINUTE, MAX_ACTIVE_JOBS, new_tenant_name
 from tests.stack import Stack
-from tests.tenant_helpers import insert_key, tenant_client, upload
+from tests.tenant_helpers import flyp_command, insert_key, tenant_client, upload
 
 JOB_BODY = {"model": {"architecture": "flyp-tiny"}, "hyperparameters": {"epochs": 1, "batch_size": 2, "templates": "simple"}}
 
@@ -85,3 +85,57 @@ def test_classify_rate_per_tenant(auth_stack: Stack, tiny_zip: Path) -> None:
         ]
     # Other tests spent their own tenants' rates; this tenant still has its whole minute.
     assert [response.status_code for response in responses] == [404] * CLASSIFY_PER_MINUTE
+
+
+def test_tenant_own_limits_replace_defaults(auth_stack: Stack, tiny_zip: Path) -> None:
+    tenant = new_tenant_name()
+    key = insert_key(auth_stack, tenant)
+    raised = flyp_command(["tenants", "limits", tenant, "--max-stored-bytes", "0", "--max-active-jobs", "1"], auth_stack.environment)
+    assert raised.returncode == 0, raised.stderr
+    assert "max_stored_bytes=0" in raised.stdout
+    assert "classify_per_minute=default" in raised.stdout
+
+    with tenant_client(auth_stack, key) as client:
+        # 0 turns the stored-bytes limit off for this tenant, so a second upload passes.
+        dataset_id = uploaded_dataset(client, tiny_zip)
+        assert upload(client, tiny_zip).status_code == 201
+        assert client.post("/v1/jobs", json={"dataset_id": dataset_id, **JOB_BODY}).status_code == 201
+        refused = client.post("/v1/jobs", json={"dataset_id": dataset_id, **JOB_BODY})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["details"]["limit"] == 1
+
+
+def test_default_clears_tenant_limit(auth_stack: Stack, tiny_zip: Path) -> None:
+    tenant = new_tenant_name()
+    key = insert_key(auth_stack, tenant)
+    assert flyp_command(["tenants", "limits", tenant, "--max-stored-bytes", "0"], auth_stack.environment).returncode == 0
+    cleared = flyp_command(["tenants", "limits", tenant, "--max-stored-bytes", "default"], auth_stack.environment)
+    assert cleared.returncode == 0, cleared.stderr
+
+    with tenant_client(auth_stack, key) as client:
+        uploaded_dataset(client, tiny_zip)
+        response = upload(client, tiny_zip)
+    assert response.status_code == 413
+
+
+def test_limits_of_unknown_tenant_fail(auth_stack: Stack) -> None:
+    result = flyp_command(["tenants", "limits", "no-such-tenant", "--max-active-jobs", "3"], auth_stack.environment)
+    assert result.returncode == 1
+    assert "No tenant named 'no-such-tenant'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_invalid_limit_value_is_usage_error(auth_stack: Stack, value: str) -> None:
+    result = flyp_command(["tenants", "limits", "any", "--max-active-jobs", value], auth_stack.environment)
+    assert result.returncode == 2
+    assert "--max-active-jobs" in result.stderr
+
+
+def test_tenants_list_shows_limits(auth_stack: Stack) -> None:
+    tenant = new_tenant_name()
+    insert_key(auth_stack, tenant)
+    assert flyp_command(["tenants", "limits", tenant, "--classify-per-minute", "7"], auth_stack.environment).returncode == 0
+    listed = flyp_command(["tenants", "list"], auth_stack.environment)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line.split() for line in listed.stdout.splitlines() if f" {tenant} " in line)
+    assert row[2:] == ["default", "default", "7"]

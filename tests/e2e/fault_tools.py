@@ -103,6 +103,21 @@ def data_dir(stack: Stack) -> Path:
     return Path(stack.environment["FLYP_DATA_DIR"])
 
 
+def dataset_storage_dir(stack: Stack, dataset_id: str) -> Path:
+    """Return the directory the stack stored the dataset's images in, as its database records it."""
+    from core.store.db import Database
+    from core.store.tables import Dataset
+
+    database = Database(stack.environment["FLYP_DATABASE_URL"])
+    try:
+        with database.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+            assert dataset is not None and dataset.storage_dir, f"dataset {dataset_id} has no storage directory"
+            return Path(dataset.storage_dir)
+    finally:
+        database.dispose()
+
+
 def checkpoint_written(stack: Stack, job_id: str, epoch: int) -> bool:
     return (data_dir(stack) / "jobs" / job_id / "checkpoints" / f"epoch-{epoch:04d}.pt").is_file()
 

@@ -13,8 +13,10 @@ VAL_PER_CLASS = 12
 HYPERPARAMETERS = {"epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 2, "templates": "simple", "seed": 0}
 
 
-def upload_dataset(stack: Stack, tmp_path: Path) -> dict:
-    archive = build_zip(tmp_path / "hymenoptera.zip", train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS)
+def upload_dataset(stack: Stack, tmp_path: Path, *, train_per_class: int = TRAIN_PER_CLASS) -> dict:
+    """Upload real photos; archives of equal content share one storage directory, so pass another
+    `train_per_class` for a dataset whose files a test removes."""
+    archive = build_zip(tmp_path / "hymenoptera.zip", train_per_class=train_per_class, val_per_class=VAL_PER_CLASS)
     with open(archive, "rb") as handle:
         response = stack.client.post("/v1/datasets", files={"file": ("hymenoptera.zip", handle, "application/zip")}, data={"name": "ants and bees"})
     assert response.status_code == 201, response.text

@@ -20,6 +20,7 @@ from tests.data import CLASSES, photos
 from tests.e2e.fault_tools import (
     checkpoint_written,
     data_dir,
+    dataset_storage_dir,
     event_kinds,
     events,
     models_of,
@@ -170,8 +171,9 @@ def test_cancel_running_job_stops_and_cleans(fault_stack: Stack, dataset: dict) 
 
 
 def test_deleted_dataset_files_fail_job(fault_stack: Stack, tmp_path: Path) -> None:
-    doomed = upload_dataset(fault_stack, tmp_path)
-    shutil.rmtree(data_dir(fault_stack) / "datasets" / doomed["id"])
+    # Fewer photos than the shared `dataset`, so the two do not share a storage directory.
+    doomed = upload_dataset(fault_stack, tmp_path, train_per_class=8)
+    shutil.rmtree(dataset_storage_dir(fault_stack, doomed["id"]))
 
     job = create_job(fault_stack, doomed["id"], hyperparameters=QUICK_HYPERPARAMETERS)
     failed = fault_stack.wait_for_job(job["id"], timeout=WAIT_SECONDS)

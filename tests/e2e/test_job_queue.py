@@ -24,6 +24,8 @@ QUEUE_SETTINGS = {
     "reaper_interval": "1",
     "redispatch_after": "15",
     "max_attempts": "3",
+    # The 20-job test queues more jobs at once than the default per-tenant limit allows.
+    "tenant_max_active_jobs": "0",
 }
 QUICK_HYPERPARAMETERS = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "templates": "simple", "seed": 0, "wise_ft_alphas": [1.0]}
 # 24 steps over the 48 training photos: long enough to be running while Redis restarts.

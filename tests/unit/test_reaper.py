@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from core.settings import Settings
+from core.store import datasets as dataset_store
 from core.store import jobs as job_store
 from core.store.db import Database
-from core.store.tables import Job, Model
+from core.store.tables import Dataset, Job, Model
 from core.store.types import utcnow
 from tests.store_fixtures import database, insert_dataset, insert_job  # noqa: F401
 from worker.reaper import Reaper
@@ -109,3 +110,46 @@ def test_scan_keeps_files_of_running_job(database: Database, settings: Settings)
     Reaper(settings, database, RecordingBroker().send).scan()
 
     assert work_dir.is_dir()
+
+
+def _processing_dataset(database: Database, *, idle_seconds: int) -> str:
+    dataset_id = insert_dataset(database)
+    with database.session() as session:
+        session.execute(
+            update(Dataset)
+            .where(Dataset.id == dataset_id)
+            .values(status="processing", updated_at=utcnow() - timedelta(seconds=idle_seconds))
+        )
+    return dataset_id
+
+
+def test_scan_resends_stale_dataset_ingest(database: Database, settings: Settings) -> None:
+    stale_id = _processing_dataset(database, idle_seconds=601)
+    busy_id = _processing_dataset(database, idle_seconds=5)
+    jobs, datasets = RecordingBroker(), RecordingBroker()
+    reaper = Reaper(settings, database, jobs.send, send_dataset=datasets.send)
+
+    reaper.scan()
+    reaper.scan()  # the first resend touched the row, so the second scan leaves it alone
+
+    assert datasets.sent.count(stale_id) == 1
+    assert busy_id not in datasets.sent
+    with database.session() as session:
+        assert session.get(Dataset, stale_id).updated_at > utcnow() - timedelta(seconds=60)
+
+
+def test_ingest_heartbeat_keeps_dataset_fresh(database: Database, settings: Settings) -> None:
+    dataset_id = _processing_dataset(database, idle_seconds=601)
+    with database.session() as session:
+        assert dataset_store.touch_processing(session, dataset_id)
+    datasets = RecordingBroker()
+
+    Reaper(settings, database, RecordingBroker().send, send_dataset=datasets.send).scan()
+
+    assert dataset_id not in datasets.sent
+
+
+def test_touch_stops_once_dataset_is_ready(database: Database) -> None:
+    dataset_id = insert_dataset(database)
+    with database.session() as session:
+        assert not dataset_store.touch_processing(session, dataset_id)
