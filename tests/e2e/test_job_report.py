@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from client import FlypClient
 from tests.data import build_zip
 from tests.stack import Stack, embedded_stack
+from tests.tenant_helpers import flyp_command
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +22,11 @@ HYPERPARAMETERS = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "templat
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with embedded_stack(tmp_path_factory.mktemp("report-service")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def succeeded_job(service: Stack, dataset_id: str) -> dict:
+    return start_job(service, dataset_id, {"architecture": "flyp-tiny"})
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +45,26 @@ def start_job(service: Stack, dataset_id: str, model: dict, **fields: object) ->
     return service.wait_for_job(response.json()["id"])
 
 
-def test_report_png_of_succeeded_job(service: Stack, dataset_id: str) -> None:
-    job = start_job(service, dataset_id, {"architecture": "flyp-tiny"})
-    assert job["status"] == "succeeded", f"{job}\n{service.logs()}"
+def test_report_png_of_succeeded_job(service: Stack, succeeded_job: dict) -> None:
+    assert succeeded_job["status"] == "succeeded", f"{succeeded_job}\n{service.logs()}"
 
-    response = service.client.get(f"/v1/jobs/{job['id']}/report.png")
+    response = service.client.get(f"/v1/jobs/{succeeded_job['id']}/report.png")
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     assert response.content[:8] == PNG_SIGNATURE
+
+
+def test_client_and_cli_fetch_the_report(service: Stack, succeeded_job: dict, tmp_path: Path) -> None:
+    with FlypClient(service.base_url) as client:
+        report = client.get_job_report(succeeded_job["id"])
+    output = tmp_path / "report.png"
+
+    result = flyp_command(["jobs", "report", succeeded_job["id"], "--output", str(output), "--url", service.base_url], service.environment)
+
+    assert report[:8] == PNG_SIGNATURE
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes() == report
 
 
 def test_report_png_of_failed_job_409(service: Stack, dataset_id: str, tmp_path: Path) -> None:
