@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.remote import add_connection_options, connect, handle_errors, print_json
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--batch-size", type=int, help="Images per batch.")
     create.add_argument("--learning-rate", type=float, help="Peak learning rate.")
     create.add_argument("--hyperparameters", type=json.loads, default={}, help='Further hyperparameters as JSON, e.g. \'{"templates": "simple"}\'.')
+    create.add_argument("--eval-dataset", action="append", default=[], help="Another dataset id to evaluate for every WiSE-FT alpha; repeat for several.")
     create.add_argument("--idempotency-key", help="Sent as Idempotency-Key, so a retried create returns the first job.")
     create.add_argument("--watch", action="store_true", help="Watch the job after creating it, as `flyp jobs watch` does.")
     add_connection_options(create)
@@ -43,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("job_id")
         add_connection_options(action)
         action.set_defaults(handler=handle_errors(handler))
+
+    report = actions.add_parser("report", help="Save the report plot of a succeeded job as a PNG file.")
+    report.add_argument("job_id")
+    report.add_argument("--output", required=True, help="PNG file to write.")
+    add_connection_options(report)
+    report.set_defaults(handler=handle_errors(run_report))
 
     listing = actions.add_parser("list", help="Print a page of jobs, newest first.")
     listing.add_argument("--limit", type=int, default=20, help="Jobs per page, 1 to 100; default 20.")
@@ -69,6 +77,7 @@ def run_create(args: argparse.Namespace) -> int:
             method=args.method,
             hyperparameters=_hyperparameters(args),
             idempotency_key=args.idempotency_key,
+            eval_dataset_ids=args.eval_dataset,
         )
         if not args.watch:
             print_json(job)
@@ -125,3 +134,10 @@ def _show_progress(bar: tqdm, job: Job) -> None:
         bar.update(step - bar.n)
     epoch, epochs = progress.get("epoch"), progress.get("epochs")
     bar.set_postfix_str(f"{job['status']}" + (f" epoch {epoch}/{epochs}" if epoch is not None and epochs else ""), refresh=True)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        Path(args.output).write_bytes(client.get_job_report(args.job_id))
+    print(args.output)
+    return 0

@@ -96,6 +96,7 @@ class FlypClient:
         method: str = "flyp",
         hyperparameters: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        eval_dataset_ids: list[str] | None = None,
     ) -> Job:
         """Queue a finetuning job; unset hyperparameters take the service's defaults."""
         model = {"architecture": architecture, "pretrained": pretrained, "checkpoint": checkpoint}
@@ -104,6 +105,7 @@ class FlypClient:
             "method": method,
             "model": {key: value for key, value in model.items() if value is not None},
             "hyperparameters": hyperparameters or {},
+            "eval_dataset_ids": eval_dataset_ids or [],
         }
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return cast(Job, self._request("POST", "/v1/jobs", json=body, headers=headers))
@@ -116,6 +118,13 @@ class FlypClient:
 
     def cancel_job(self, job_id: str) -> Job:
         return cast(Job, self._request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def get_job_report(self, job_id: str) -> bytes:
+        """Return the PNG report plot of a succeeded job; raises ApiError (409) before it has one."""
+        response = self._http.get(f"/v1/jobs/{job_id}/report.png")
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.content
 
     def list_events(self, job_id: str, *, after: int | None = None, limit: int = 100) -> Page[Event]:
         params: dict[str, Any] = {"limit": limit}

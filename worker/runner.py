@@ -36,6 +36,7 @@ class TrainingPlan:
     model_spec: dict[str, Any]
     method: str
     hyperparameters: dict[str, Any]
+    extra_eval_dirs: dict[str, Path | None]  # by dataset id; None where the dataset has no storage
 
 
 def run_job(job_id: str) -> None:
@@ -72,7 +73,17 @@ def _load_plan(job_id: str) -> TrainingPlan:
             model_spec=dict(job.model_spec),
             method=job.method,
             hyperparameters=dict(job.hyperparameters),
+            extra_eval_dirs=_eval_dataset_dirs(session, job.eval_dataset_ids or []),
         )
+
+
+def _eval_dataset_dirs(session: Any, dataset_ids: list[str]) -> dict[str, Path | None]:
+    """Return the storage directory of each extra evaluation dataset by id, or None if it has none."""
+    directories: dict[str, Path | None] = {}
+    for dataset_id in dataset_ids:
+        dataset = session.get(Dataset, dataset_id)
+        directories[dataset_id] = Path(dataset.storage_dir) if dataset is not None and dataset.storage_dir else None
+    return directories
 
 
 def _run_claimed(plan: TrainingPlan, ownership: Ownership) -> None:
@@ -102,6 +113,7 @@ def _train(plan: TrainingPlan, ownership: Ownership) -> Any:
 
     config = settings()
     _check_dataset_files(plan)
+    _check_eval_dataset_files(plan)
     _configure_torch(config.torch_threads)
     if plan.model_dir.exists():
         # An earlier attempt saved the model but died before recording its success.
@@ -120,6 +132,7 @@ def _train(plan: TrainingPlan, ownership: Ownership) -> Any:
         device=config.device,
         max_image_pixels=config.max_image_pixels,
         callbacks=JobCallbacks(ownership),
+        extra_eval_dirs={dataset_id: directory for dataset_id, directory in plan.extra_eval_dirs.items() if directory is not None},
     )
 
 
@@ -131,6 +144,17 @@ def _check_dataset_files(plan: TrainingPlan) -> None:
             f"The files of dataset {plan.dataset_id} are missing on the worker ({manifest or 'no storage directory'} does not exist): "
             "they were deleted, or FLYP_DATA_DIR is not shared between the API and this worker. Upload the dataset again and start a new job.",
         )
+
+
+def _check_eval_dataset_files(plan: TrainingPlan) -> None:
+    # The extra evaluation datasets are not foreign keys of the job, so they can be deleted after it was created.
+    for dataset_id, directory in plan.extra_eval_dirs.items():
+        if directory is None or not (directory / MANIFEST_NAME).is_file():
+            raise TrainingError(
+                "dataset_files_missing",
+                f"The files of evaluation dataset {dataset_id} are missing on the worker: it was deleted after the job was created, "
+                "or FLYP_DATA_DIR is not shared between the API and this worker. Start a new job without it or upload it again.",
+            )
 
 
 def _configure_torch(threads: int) -> None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,8 +22,9 @@ from core.settings import Settings
 from core.store import idempotency
 from core.store import jobs as job_store
 from core.store.queries import get_owned, list_page
-from core.store.tables import SUCCEEDED, Job
+from core.store.tables import SUCCEEDED, Job, Model
 from core.training import resolve_hyperparameters
+from core.training.artifacts import REPORT_FILE
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -37,6 +40,7 @@ def to_public(job: Job, *, queue_position: int | None = None) -> JobPublic:
         status=job.status,
         model=job.model_spec,
         hyperparameters=job.hyperparameters,
+        eval_dataset_ids=job.eval_dataset_ids or [],
         queue_position=queue_position,
         progress=job.progress,
         metrics=job.metrics,
@@ -108,6 +112,8 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         job_in.hyperparameters, method=job_in.method, num_train_images=num_train_images, num_classes=len(dataset.classes)
     )
 
+    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id)
+
     model_id = new_id("model")
     return job_store.create_job(
         session,
@@ -121,7 +127,20 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         model_id=model_id,
         model_dir=str((settings.models_dir / model_id).resolve()),
         redispatch_after=settings.redispatch_after,
+        eval_dataset_ids=eval_dataset_ids,
     )
+
+
+def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None) -> list[str]:
+    """Return the ids without repeats, after checking that each is one of the tenant's ready datasets."""
+    unique_ids = list(dict.fromkeys(dataset_ids))
+    for index, dataset_id in enumerate(unique_ids):
+        dataset = require_dataset(session, dataset_id, tenant_id, param=f"eval_dataset_ids[{index}]")
+        if dataset.status != "ready":
+            raise ConflictError(
+                "dataset_not_ready", f"Dataset {dataset.id} is {dataset.status}; evaluation needs a ready dataset.", param=f"eval_dataset_ids[{index}]"
+            )
+    return unique_ids
 
 
 def _dispatch(session: Session, dispatcher: Dispatcher, job_id: str) -> None:
@@ -171,6 +190,35 @@ def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobPub
         raise ConflictError("job_not_cancellable", f"Job {job_id} has already ended with status {job.status}.", param="job_id")
     logger.info("job.cancelled job_id=%s previous_status=%s", job_id, previous)
     return to_public(job)
+
+
+@router.get(
+    "/{job_id}/report.png",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}, "description": "The training report plot."}},
+)
+def get_job_report(job_id: str, session: SessionDep, tenant_id: TenantDep) -> FileResponse:
+    """Return the report plot of a succeeded job: loss and accuracy per epoch, WiSE-FT curve, confusion matrix.
+
+    A job that has not succeeded has no report yet, which is a 409.
+    """
+    job = require_job(session, job_id, tenant_id)
+    report_path = _report_path(session, job)
+    if report_path is None:
+        raise ConflictError(
+            "report_not_ready",
+            f"Job {job_id} has no report: its status is {job.status}, and the report is written only when a job succeeds.",
+            param="job_id",
+        )
+    return FileResponse(report_path, media_type="image/png", filename=f"{job_id}-report.png", content_disposition_type="inline")
+
+
+def _report_path(session: Session, job: Job) -> Path | None:
+    if job.status != SUCCEEDED or job.model_id is None:
+        return None
+    model = session.get(Model, job.model_id)
+    path = Path(model.storage_dir) / REPORT_FILE if model is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def require_job(session: Session, job_id: str, tenant_id: str | None) -> Job:

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.training.config import Hyperparameters, Method, ModelSpec
 
 
+MAX_EVAL_DATASETS = 8
+
+
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -15,6 +18,12 @@ class JobCreate(BaseModel):
     method: Method = "flyp"
     model: ModelSpec
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    eval_dataset_ids: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_EVAL_DATASETS,
+        description="Other ready datasets to evaluate for every WiSE-FT alpha, such as distribution shifts. "
+        "Their images are matched to this job's classes by class name and reported separately.",
+    )
 
 
 class JobError(BaseModel):
@@ -30,6 +39,7 @@ class JobPublic(BaseModel):
     status: str
     model: dict[str, Any]
     hyperparameters: dict[str, Any] = Field(description="The resolved values the job trains with.")
+    eval_dataset_ids: list[str] = Field(default_factory=list, description="Extra evaluation datasets, reported under metrics[...]['extra'].")
     queue_position: int | None = Field(
         None, description="While queued: 1 for the next job a free worker takes, counting the queued jobs of every user."
     )

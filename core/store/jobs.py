@@ -48,6 +48,7 @@ def create_job(
     model_id: str,
     model_dir: str,
     redispatch_after: int,
+    eval_dataset_ids: list[str] | None = None,
 ) -> Job:
     """Insert a queued job and the pending model row it will produce.
 
@@ -63,6 +64,7 @@ def create_job(
         status=QUEUED,
         model_spec=model_spec,
         hyperparameters=hyperparameters,
+        eval_dataset_ids=list(eval_dataset_ids or []),
         model_id=model_id,
         created_at=now,
         queued_at=now,

@@ -64,6 +64,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     model_spec: Mapped[dict[str, Any]] = mapped_column()
     hyperparameters: Mapped[dict[str, Any]] = mapped_column()
+    # Ids of other datasets evaluated for every WiSE-FT alpha, for example distribution shifts.
+    eval_dataset_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

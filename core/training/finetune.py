@@ -106,6 +106,7 @@ def _record_history(job: Job, history: History, metrics: dict, num_workers: int)
         "resumed_from_epoch": history.resumed_from_epoch,
         "images_seen": history.images_seen,
         "train_seconds": seconds,
+        "train_cpu_seconds": history.train_cpu_seconds,
         "images_per_second": history.images_seen / seconds if seconds > 0 else None,
     }
 
