@@ -35,12 +35,12 @@ def insert_dataset(database: Database) -> str:
     return dataset_id
 
 
-def insert_job(database: Database, dataset_id: str) -> str:
+def insert_job(database: Database, dataset_id: str, *, eval_dataset_ids: list[str] | None = None) -> str:
     job_id = new_id("job")
     with database.session() as session:
         job_store.create_job(
             session, job_id=job_id, tenant_id=None, dataset_id=dataset_id, method="flyp",
             model_spec={"architecture": "flyp-tiny"}, hyperparameters={}, warnings=[],
-            model_id=new_id("model"), model_dir="/nowhere", redispatch_after=600,
+            model_id=new_id("model"), model_dir="/nowhere", redispatch_after=600, eval_dataset_ids=eval_dataset_ids,
         )
     return job_id

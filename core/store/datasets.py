@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, false, func, select, update
+from sqlalchemy import delete, exists, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -162,9 +162,15 @@ def touch_processing(session: Session, dataset_id: str) -> bool:
 
 
 def active_job_ids(session: Session, dataset_id: str) -> list[str]:
-    """Return the ids of queued or running jobs on the dataset, oldest first."""
-    query = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATES)).order_by(Job.created_at)
-    return list(session.scalars(query))
+    """Return the ids of queued or running jobs that train or evaluate on the dataset, oldest first."""
+    query = (
+        select(Job.id, Job.dataset_id, Job.eval_dataset_ids)
+        .where(Job.status.in_(ACTIVE_STATES), or_(Job.dataset_id == dataset_id, Job.eval_dataset_ids.is_not(None)))
+        .order_by(Job.created_at)
+    )
+    # The JSON list is searched here, not in SQL, so the query is the same on SQLite and
+    # PostgreSQL; only active jobs are read, a few per tenant.
+    return [row.id for row in session.execute(query) if row.dataset_id == dataset_id or dataset_id in (row.eval_dataset_ids or [])]
 
 
 def count_storage_users(session: Session, storage_dir: str, *, excluding: str) -> int:

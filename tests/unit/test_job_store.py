@@ -6,6 +6,7 @@ import time
 
 from sqlalchemy import select
 
+from core.store import datasets as dataset_store
 from core.store import jobs as job_store
 from core.store.db import Database
 from core.store.tables import Job, JobEvent, Model
@@ -87,3 +88,16 @@ def test_failure_marks_model_failed(database: Database) -> None:
         events = list(session.scalars(select(JobEvent.message).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
     assert model.status == "failed"
     assert events == ["Job created and queued.", "Job failed: it broke"]
+
+
+def test_active_jobs_include_evaluation_use(database: Database) -> None:
+    trained_on, evaluated_on, unused = insert_dataset(database), insert_dataset(database), insert_dataset(database)
+    job_id = insert_job(database, trained_on, eval_dataset_ids=[evaluated_on])
+
+    with database.session() as session:
+        assert dataset_store.active_job_ids(session, trained_on) == [job_id]
+        assert dataset_store.active_job_ids(session, evaluated_on) == [job_id]
+        assert dataset_store.active_job_ids(session, unused) == []
+        assert job_store.cancel_job(session, job_id)
+    with database.session() as session:
+        assert dataset_store.active_job_ids(session, evaluated_on) == []
