@@ -38,7 +38,8 @@ def handle_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
             return command(args)
         except ApiError as error:
             param = f" (param: {error.param})" if error.param else ""
-            retry = f" Retry after {error.retry_after} s." if error.retry_after else ""
+            # The 429 of the classify rate already names the wait in its message.
+            retry = f" Retry after {error.retry_after} s." if error.retry_after and f"{error.retry_after} s" not in error.message else ""
             print(f"flyp: {error.status_code} {error.code}: {error.message}{param}{retry}", file=sys.stderr)
             return 1
         except httpx.HTTPError as error:

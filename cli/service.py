@@ -44,12 +44,22 @@ def _add_address(parser: argparse.ArgumentParser) -> None:
 
 
 def run_db_upgrade(_args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from core.store.migrate import upgrade
 
     settings = get_settings()
     configure_logging(settings.log_level)
     settings.ensure_dirs()
-    upgrade(settings.resolved_database_url)
+    try:
+        upgrade(settings.resolved_database_url)
+    except OperationalError as error:
+        # The driver's first line names the cause, such as a missing database or a refused connection.
+        cause = str(error.orig or error).strip().splitlines()[0]
+        logger.error("db.upgrade.failed error=%s", cause)
+        print(f"flyp db upgrade: cannot connect to the database in FLYP_DATABASE_URL: {cause}", file=sys.stderr)
+        print("Create the database first (for example `createdb flyp`) and check the URL.", file=sys.stderr)
+        return 1
     return 0
 
 

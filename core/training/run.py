@@ -96,7 +96,8 @@ def _run(job: Job, model_dir: Path) -> TrainingResult:
 def wise_ft_sweep(job: Job, zeroshot_state: dict, finetuned_state: dict, metrics: dict) -> float:
     """Evaluate theta(alpha) for every alpha, store the curve and return the best alpha on validation.
 
-    Ties go to the larger alpha. Without validation images the largest alpha is used.
+    A tie on the selection metric goes to the lower validation loss, then to the larger alpha.
+    Without validation images the largest alpha is used.
     """
     alphas = sorted(job.hp.wise_ft_alphas, reverse=True)
     curve, best_alpha, best_val = [], alphas[0], None
@@ -111,6 +112,13 @@ def wise_ft_sweep(job: Job, zeroshot_state: dict, finetuned_state: dict, metrics
     metrics["wise_ft"] = {"alphas": [entry["alpha"] for entry in curve], "curve": curve, "selected_alpha": best_alpha}
     if best_val is None:
         job.warn(f"no validation images: WiSE-FT cannot choose, using alpha {best_alpha}")
+    elif best_alpha == 0 and len(alphas) > 1:
+        job.warn(
+            "WiSE-FT selected alpha 0: the zero-shot weights scored at least as well on validation as every mix "
+            "with the finetuned ones, so the served model is the zero-shot model. Train longer, add data or "
+            "lower the learning rate, or set wise_ft_alphas to [1.0] to serve the finetuned weights.",
+            {"selected_alpha": 0},
+        )
     job.callbacks.on_event(
         "info", f"WiSE-FT selected alpha {best_alpha}", {"event": "wise_ft_evaluated", "selected_alpha": best_alpha, "curve": curve}
     )
