@@ -139,6 +139,7 @@ def _top_k(value: object) -> int:
     if value is None:
         return DEFAULT_TOP_K
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    # isdigit alone also accepts digits such as '²' that int() rejects.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:
         raise InvalidRequestError("invalid_top_k", f"top_k must be a whole number from 1 to 1000, got {text!r}.", param="top_k")
     return int(text)
