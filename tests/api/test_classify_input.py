@@ -32,3 +32,23 @@ def test_multipart_odd_top_k_422(stack: Stack, png_bytes: bytes, top_k: str) -> 
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_top_k"
     assert response.json()["error"]["param"] == "top_k"
+
+
+@pytest.mark.parametrize("field", ["labels", "templates", "top_k"])
+def test_multipart_text_field_as_file_422(stack: Stack, png_bytes: bytes, field: str) -> None:
+    files = [image_part(png_bytes), (field, ("field.txt", b"ants", "text/plain"))]
+    data = {"labels": LABELS} if field != "labels" else {}
+
+    response = stack.client.post(BASE_MODEL, files=files, data=data)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_field"
+    assert response.json()["error"]["param"] == field
+
+
+def test_multipart_repeated_top_k_422(stack: Stack, png_bytes: bytes) -> None:
+    response = stack.client.post(BASE_MODEL, files=[image_part(png_bytes)], data={"labels": LABELS, "top_k": ["1", "2"]})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_top_k"
+    assert response.json()["error"]["param"] == "top_k"
