@@ -101,3 +101,24 @@ def test_report_png_of_unknown_job_404(service: Stack) -> None:
     response = service.client.get("/v1/jobs/job_missing/report.png")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "job_not_found"
+
+
+def test_eval_dataset_error_names_request_index(service: Stack, dataset_id: str) -> None:
+    body = {"dataset_id": dataset_id, "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": [dataset_id, dataset_id, "ds_missing"]}
+
+    response = service.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["param"] == "eval_dataset_ids[2]"
+
+
+def test_report_png_after_model_deleted_404(service: Stack, dataset_id: str) -> None:
+    job = start_job(service, dataset_id, {"architecture": "flyp-tiny"})
+    assert job["status"] == "succeeded", f"{job}\n{service.logs()}"
+    assert service.client.delete(f"/v1/models/{job['model_id']}").status_code == 200
+
+    response = service.client.get(f"/v1/jobs/{job['id']}/report.png")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "report_not_found"
+    assert job["model_id"] in response.json()["error"]["message"]
