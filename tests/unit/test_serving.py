@@ -190,3 +190,33 @@ def test_parse_base_models_setting() -> None:
     parsed = parse_base_models("flyp-tiny:random, ViT-B-32:openai,,flyp-small")
     assert parsed == [BaseModelRef("flyp-tiny", None), BaseModelRef("ViT-B-32", "openai"), BaseModelRef("flyp-small", None)]
     assert parsed[1].id == "base:ViT-B-32:openai"
+
+
+def test_prepare_keeps_one_decoded_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request of many large images must not hold all of them decoded at once."""
+    import gc
+    import weakref
+
+    import api.serving
+    from api.classify_request import ClassifyInput
+    from api.serving import Serving
+    from core.settings import Settings
+
+    decoded: list[weakref.ref] = []
+    alive_at_decode: list[int] = []
+
+    def tracking_decode(payload: bytes, *, max_pixels: int) -> Image.Image:
+        gc.collect()
+        alive_at_decode.append(sum(reference() is not None for reference in decoded))
+        image = Image.new("RGB", (96, 80), "green")
+        decoded.append(weakref.ref(image))
+        return image
+
+    monkeypatch.setattr(api.serving, "decode_image", tracking_decode)
+    classifier = Classifier.from_base("flyp-tiny", None)
+    classify_in = ClassifyInput([b"x"] * 4, [None] * 4, top_k=1, labels=["ants"], templates=["a {}."], image_param="images")
+
+    _, pixels = Serving(Settings())._prepare(classifier, classify_in)
+
+    assert pixels.shape[0] == 4
+    assert alive_at_decode == [0, 0, 0, 0]
