@@ -52,3 +52,35 @@ def test_multipart_repeated_top_k_422(stack: Stack, png_bytes: bytes) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_top_k"
     assert response.json()["error"]["param"] == "top_k"
+
+
+def test_image_object_extra_field_422(stack: Stack, png_bytes: bytes) -> None:
+    image = {"data": base64.b64encode(png_bytes).decode(), "filename": "photo.png", "mime": "image/png"}
+
+    response = stack.client.post(BASE_MODEL, json={"images": [image], "labels": LABELS})
+
+    assert response.status_code == 422, response.text
+    assert "mime" in response.json()["error"]["message"]
+
+
+def test_models_unknown_base_cursor_422(stack: Stack) -> None:
+    response = stack.client.get("/v1/models", params={"after": "base:no-such-architecture:random"})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_cursor"
+    assert response.json()["error"]["param"] == "after"
+
+
+def test_models_pages_reach_base_models(stack: Stack) -> None:
+    seen: list[str] = []
+    after = None
+    for _ in range(1000):
+        params = {"limit": 1, **({"after": after} if after else {})}
+        page = stack.client.get("/v1/models", params=params).json()
+        seen.extend(model["id"] for model in page["data"])
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+
+    assert len(seen) == len(set(seen))
+    assert "base:flyp-tiny:random" in seen
