@@ -220,3 +220,21 @@ def test_prepare_keeps_one_decoded_image(monkeypatch: pytest.MonkeyPatch) -> Non
 
     assert pixels.shape[0] == 4
     assert alive_at_decode == [0, 0, 0, 0]
+
+
+def test_label_head_rejects_too_many_captions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1000 zero-shot labels times 1000 templates is a million captions: reject before encoding any."""
+
+    def fail_build(self: Classifier, labels: list[str], templates: list[str]) -> None:
+        raise AssertionError(f"encoded {len(labels) * len(templates)} captions")
+
+    monkeypatch.setattr(Classifier, "_build_label_head", fail_build)
+    classifier = Classifier.from_base("flyp-tiny", None)
+    labels = [f"label {index}" for index in range(1000)]
+    templates = [f"a photo number {index} of a {{}}." for index in range(1000)]
+
+    with pytest.raises(InvalidRequestError) as raised:
+        classifier.label_head(labels, templates)
+
+    assert raised.value.code == "too_many_captions"
+    assert raised.value.param == "templates"
