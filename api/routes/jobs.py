@@ -15,7 +15,7 @@ from api.limits import TOO_MANY_REQUESTS, ActiveJobsLimit
 from api.routes.datasets import require_dataset
 from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.jobs import JobCreate, JobPublic
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, InvalidRequestError, NotFoundError
 from core.ids import new_id
 from core.settings import Settings
 from core.store import idempotency
@@ -111,7 +111,8 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         job_in.hyperparameters, method=job_in.method, num_train_images=num_train_images, num_classes=len(dataset.classes)
     )
 
-    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id)
+    class_names = {entry["name"] for entry in dataset.classes}
+    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id, class_names)
 
     model_id = new_id("model")
     return job_store.create_job(
@@ -130,8 +131,12 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
     )
 
 
-def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None) -> list[str]:
-    """Return the ids without repeats, after checking that each is one of the tenant's ready datasets."""
+def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None, class_names: set[str]) -> list[str]:
+    """Return the ids without repeats, after checking that each is a ready dataset of the tenant.
+
+    Each must also share a class name with the training dataset (`class_names`), because the
+    worker evaluates only the images of shared classes and fails the job when there are none.
+    """
     unique_ids = list(dict.fromkeys(dataset_ids))
     # Errors name the first position in the request's list, not the position among unique ids.
     for dataset_id in unique_ids:
@@ -140,6 +145,13 @@ def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: 
         if dataset.status != "ready":
             raise ConflictError(
                 "dataset_not_ready", f"Dataset {dataset.id} is {dataset.status}; evaluation needs a ready dataset.", param=f"eval_dataset_ids[{index}]"
+            )
+        if not class_names & {entry["name"] for entry in dataset.classes}:
+            raise InvalidRequestError(
+                "eval_dataset_no_shared_classes",
+                f"Dataset {dataset.id} has no class named like a class of the training dataset ({', '.join(sorted(class_names))}); "
+                "evaluation matches images to classes by folder name.",
+                param=f"eval_dataset_ids[{index}]",
             )
     return unique_ids
 

@@ -10,7 +10,7 @@ import pytest
 from client import FlypClient
 from tests.data import build_zip
 from tests.stack import Stack, embedded_stack
-from tests.tenant_helpers import flyp_command
+from tests.tenant_helpers import build_tiny_zip, flyp_command
 
 pytestmark = pytest.mark.e2e
 
@@ -122,3 +122,18 @@ def test_report_png_after_model_deleted_404(service: Stack, dataset_id: str) -> 
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "report_not_found"
     assert job["model_id"] in response.json()["error"]["message"]
+
+
+def test_eval_dataset_without_shared_classes_422(service: Stack, dataset_id: str, tmp_path: Path) -> None:
+    archive = build_tiny_zip(tmp_path / "cats-dogs.zip")
+    with open(archive, "rb") as handle:
+        uploaded = service.client.post("/v1/datasets", files={"file": ("cats-dogs.zip", handle, "application/zip")}, data={"name": "cats-dogs"})
+    assert uploaded.status_code == 201, uploaded.text
+    other_id = uploaded.json()["id"]
+    body = {"dataset_id": dataset_id, "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": [dataset_id, other_id]}
+
+    response = service.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "eval_dataset_no_shared_classes"
+    assert response.json()["error"]["param"] == "eval_dataset_ids[1]"
