@@ -77,6 +77,13 @@ def test_report_png_of_failed_job_409(service: Stack, dataset_id: str, tmp_path:
     assert response.json()["error"]["code"] == "report_not_ready"
     assert response.json()["error"]["param"] == "job_id"
 
+    model = next(model for model in service.client.get("/v1/models", params={"limit": 100}).json()["data"] if model["job_id"] == job["id"])
+    classified = service.client.post(f"/v1/models/{model['id']}/classify", json={"images": ["aGVsbG8="]})
+    assert classified.status_code == 409
+    assert classified.json()["error"]["code"] == "model_not_ready"
+    assert "yet" not in classified.json()["error"]["message"]
+    assert "failed" in classified.json()["error"]["message"]
+
 
 def test_eval_datasets_reported_for_every_alpha(service: Stack, dataset_id: str) -> None:
     job = start_job(service, dataset_id, {"architecture": "flyp-tiny"}, eval_dataset_ids=[dataset_id])
