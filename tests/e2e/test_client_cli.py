@@ -90,6 +90,11 @@ def test_cli_models_download_and_delete(stack: Stack, tmp_path: Path) -> None:
         assert any(name.endswith(".safetensors") for name in opened.namelist())
     assert not target.with_name("model.zip.partial").exists()
 
+    into_directory = flyp_command(["models", "download", model_id, "--output", str(tmp_path), "--url", stack.base_url], stack.environment)
+    assert into_directory.returncode == 0, into_directory.stderr
+    assert zipfile.is_zipfile(tmp_path / f"{model_id}.zip")
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}.partial"))
+
     unwritable = tmp_path / "missing-directory" / "model.zip"
     failed = flyp_command(["models", "download", model_id, "--output", str(unwritable), "--url", stack.base_url], stack.environment)
     assert failed.returncode == 1
