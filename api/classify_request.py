@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from python_multipart.multipart import parse_options_header
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.multipart import UnsupportedMediaTypeError
@@ -103,11 +104,27 @@ async def _from_multipart(request: Request, body: bytes, max_images: int) -> Cla
         form = await parser.parse()
     except MultiPartException as error:
         raise InvalidRequestError("invalid_multipart", f"The multipart body cannot be read: {error.message}", param="files") from None
+    if not _has_closing_boundary(request, body):
+        await form.close()
+        raise InvalidRequestError(
+            "invalid_multipart", "The multipart body ends before its closing boundary; send the whole request again.", param="files"
+        )
     try:
         return await _form_input(form)
     finally:
         await form.close()
 
+
+
+def _has_closing_boundary(request: Request, body: bytes) -> bool:
+    """Report whether the body contains the closing delimiter `--BOUNDARY--`.
+
+    The parser keeps the parts read before a body is cut short, so without this check a
+    truncated request would be classified with some of its fields missing.
+    """
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary", b"")
+    return bool(boundary) and b"--" + boundary + b"--" in body
 
 
 async def _form_input(form) -> ClassifyInput:  # type: ignore[no-untyped-def]

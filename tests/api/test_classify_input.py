@@ -84,3 +84,15 @@ def test_models_pages_reach_base_models(stack: Stack) -> None:
 
     assert len(seen) == len(set(seen))
     assert "base:flyp-tiny:random" in seen
+
+
+def test_multipart_without_closing_boundary_422(stack: Stack, png_bytes: bytes) -> None:
+    """A body cut before its closing boundary must not be classified with the parts that arrived."""
+    image = b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename="photo.png"\r\nContent-Type: image/png\r\n\r\n' + png_bytes
+    labels = b'\r\n--XyZ\r\nContent-Disposition: form-data; name="labels"\r\n\r\nants\r\n'
+    body = image + labels
+
+    response = stack.client.post(BASE_MODEL, content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_multipart"
