@@ -238,3 +238,17 @@ def test_label_head_rejects_too_many_captions(monkeypatch: pytest.MonkeyPatch) -
 
     assert raised.value.code == "too_many_captions"
     assert raised.value.param == "templates"
+
+
+def test_cache_failed_load_leaves_no_lock() -> None:
+    cache = ModelCache(max_bytes=1 << 30, max_models=4)
+
+    def failing_load() -> Classifier:
+        raise FileNotFoundError("weights missing")
+
+    for _ in range(3):
+        with pytest.raises(FileNotFoundError):
+            cache.get("model_broken", failing_load)
+
+    assert "model_broken" not in cache
+    assert cache._load_locks == {}
