@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from python_multipart.multipart import parse_options_header
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.multipart import UnsupportedMediaTypeError
@@ -103,11 +104,27 @@ async def _from_multipart(request: Request, body: bytes, max_images: int) -> Cla
         form = await parser.parse()
     except MultiPartException as error:
         raise InvalidRequestError("invalid_multipart", f"The multipart body cannot be read: {error.message}", param="files") from None
+    if not _has_closing_boundary(request, body):
+        await form.close()
+        raise InvalidRequestError(
+            "invalid_multipart", "The multipart body ends before its closing boundary; send the whole request again.", param="files"
+        )
     try:
         return await _form_input(form)
     finally:
         await form.close()
 
+
+
+def _has_closing_boundary(request: Request, body: bytes) -> bool:
+    """Report whether the body contains the closing delimiter `--BOUNDARY--`.
+
+    The parser keeps the parts read before a body is cut short, so without this check a
+    truncated request would be classified with some of its fields missing.
+    """
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary", b"")
+    return bool(boundary) and b"--" + boundary + b"--" in body
 
 
 async def _form_input(form) -> ClassifyInput:  # type: ignore[no-untyped-def]
@@ -121,24 +138,35 @@ async def _form_input(form) -> ClassifyInput:  # type: ignore[no-untyped-def]
         raise InvalidRequestError("missing_images", "Send at least one image in a 'files' field.", param="files")
     if not all(isinstance(item, UploadFile) for item in files):
         raise InvalidRequestError("invalid_files", "Every 'files' field must be a file part, with a filename.", param="files")
-    labels = [str(label) for label in form.getlist("labels")] or None
-    templates = [str(template) for template in form.getlist("templates")] or None
+    labels = _text_values(form, "labels") or None
+    templates = _text_values(form, "templates") or None
     if templates is not None and len(templates) == 1 and "{}" not in templates[0]:
         templates = templates[0]  # one value without '{}' names a template set
     return ClassifyInput(
         payloads=[await item.read() for item in files],
         filenames=[item.filename for item in files],
-        top_k=_top_k(form.get("top_k")),
+        top_k=_top_k(_text_values(form, "top_k")),
         labels=labels,
         templates=templates,
         image_param="files",
     )
 
 
-def _top_k(value: object) -> int:
-    if value is None:
+def _text_values(form, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Return the values of a text field, and raise 422 if any part with that name is a file."""
+    values = form.getlist(name)
+    if any(isinstance(value, UploadFile) for value in values):
+        raise InvalidRequestError("invalid_field", f"'{name}' must be a text field, not a file part.", param=name)
+    return values
+
+
+def _top_k(values: list[str]) -> int:
+    if not values:
         return DEFAULT_TOP_K
-    text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if len(values) > 1:
+        raise InvalidRequestError("invalid_top_k", f"top_k was sent {len(values)} times, but it takes one value.", param="top_k")
+    text = values[0].strip()
+    # isdigit alone also accepts digits such as '²' that int() rejects.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:
         raise InvalidRequestError("invalid_top_k", f"top_k must be a whole number from 1 to 1000, got {text!r}.", param="top_k")
     return int(text)

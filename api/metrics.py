@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 # Request latencies from a few milliseconds (health checks) to tens of seconds (uploads).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Clients choose the method token freely. Any other method is counted as "other", because a
+# label per token would let a client create any number of time series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ServiceCollector(Collector):
@@ -104,4 +107,5 @@ class MetricsMiddleware:
             if metrics is not None:
                 route = scope.get("route")
                 endpoint = getattr(route, "path", None) or "unmatched"
-                metrics.observe(endpoint, scope["method"], status, time.perf_counter() - started)
+                method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+                metrics.observe(endpoint, method, status, time.perf_counter() - started)

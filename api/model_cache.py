@@ -51,7 +51,13 @@ class ModelCache:
                     self.hits += 1
                     return self._models[model_id]
             logger.info("model.load.start model_id=%s", model_id)
-            classifier = load()
+            try:
+                classifier = load()
+            except BaseException:
+                # Threads waiting on this lock retry the load, and later requests get a new lock.
+                with self._lock:
+                    self._load_locks.pop(model_id, None)
+                raise
             size = classifier.memory_bytes()
             logger.info("model.load.done model_id=%s classes=%d bytes=%d", model_id, len(classifier.classes), size)
             with self._lock:

@@ -15,7 +15,7 @@ from core.models.base_models import BaseModelRef, find_base_model, is_base_model
 from core.settings import Settings
 from core.store.db import Database
 from core.store.queries import get_owned
-from core.store.tables import MODEL_DELETING, MODEL_READY, Model
+from core.store.tables import MODEL_DELETING, MODEL_PENDING, MODEL_READY, Model
 
 
 @dataclass
@@ -87,10 +87,17 @@ def find_served_model(session: Session, settings: Settings, model_id: str, tenan
         return ServedModel(base_to_public(ref), load, None)
 
     model = require_model(session, model_id, tenant_id)
+    if model.status == MODEL_PENDING:
+        raise ConflictError(
+            "model_not_ready",
+            f"Model {model_id} is pending: its job {model.job_id} has not finished, so it cannot classify yet.",
+            param="model_id",
+        )
     if model.status != MODEL_READY:
         raise ConflictError(
             "model_not_ready",
-            f"Model {model_id} is {model.status}: its job {model.job_id} has not succeeded, so it cannot classify yet.",
+            f"Model {model_id} is {model.status}: its job {model.job_id} did not succeed, so this model will never classify;"
+            f" delete it with DELETE /v1/models/{model_id}.",
             param="model_id",
         )
     storage_dir = Path(model.storage_dir)

@@ -81,11 +81,14 @@ class Serving:
     def _prepare(self, classifier: Classifier, classify_in: ClassifyInput) -> tuple[LabelHead, torch.Tensor]:
         # The head first: a missing or invalid label list fails before any image is decoded.
         label_head = classifier.label_head(classify_in.labels, classify_in.templates)
-        images = [
-            self._decode(payload, filename, index, classify_in.image_param)
-            for index, (payload, filename) in enumerate(zip(classify_in.payloads, classify_in.filenames))
-        ]
-        return label_head, classifier.pixels(images)
+        # Each image is cut down to the model's input size before the next is decoded: a request may
+        # carry max_classify_images images of up to max_image_pixels each, too much to hold decoded at once.
+        rows = []
+        for index, (payload, filename) in enumerate(zip(classify_in.payloads, classify_in.filenames)):
+            image = self._decode(payload, filename, index, classify_in.image_param)
+            rows.append(classifier.pixels([image]))
+            del image
+        return label_head, torch.cat(rows)
 
     def _decode(self, payload: bytes, filename: str | None, index: int, image_param: str) -> Image.Image:
         try:

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     download = actions.add_parser("download", help="Save a finished model's checkpoint zip, loadable with plain open_clip.")
     download.add_argument("model_id")
-    download.add_argument("--output", "-o", help="Where to save the zip; default MODEL_ID.zip in the current directory.")
+    download.add_argument(
+        "--output", "-o", help="Where to save the zip; a directory receives MODEL_ID.zip. Default: MODEL_ID.zip in the current directory."
+    )
     add_connection_options(download)
     download.set_defaults(handler=handle_errors(run_download))
 

@@ -31,7 +31,7 @@ def print_json(value: Any) -> None:
 
 
 def handle_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn API and connection errors into one line on stderr and exit status 1."""
+    """Turn API, connection and local file errors into one line on stderr and exit status 1."""
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -44,6 +44,10 @@ def handle_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
             return 1
         except httpx.HTTPError as error:
             print(f"flyp: cannot reach the service: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            # A local file that cannot be read (an image) or written (a download's output).
+            print(f"flyp: {error.filename or 'a local file'}: {error.strerror or error}", file=sys.stderr)
             return 1
 
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from cli.keys import open_database
 from core.errors import ServiceError
@@ -12,6 +13,9 @@ from core.errors import ServiceError
 DEFAULT = "default"
 # The parsed value of a limit option that was not given, so that limit stays as it is.
 UNCHANGED = object()
+# The largest values of the limit columns: BIGINT for stored bytes, INTEGER for the others.
+MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**31 - 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,22 +30,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Set a tenant's own limits: a number (0 means no limit), or 'default' to use the FLYP_TENANT_* setting again.",
     )
     limits.add_argument("tenant", help="The tenant's name, as given to `flyp keys create --tenant`.")
-    limits.add_argument("--max-stored-bytes", type=_limit_value, default=UNCHANGED, help="Summed upload bytes of the tenant's datasets.")
-    limits.add_argument("--max-active-jobs", type=_limit_value, default=UNCHANGED, help="Queued plus running jobs.")
-    limits.add_argument("--classify-per-minute", type=_limit_value, default=UNCHANGED, help="Classify requests per minute.")
+    limits.add_argument(
+        "--max-stored-bytes", type=_limit_parser(MAX_BIGINT), default=UNCHANGED, help="Summed upload bytes of the tenant's datasets."
+    )
+    limits.add_argument("--max-active-jobs", type=_limit_parser(MAX_INTEGER), default=UNCHANGED, help="Queued plus running jobs.")
+    limits.add_argument("--classify-per-minute", type=_limit_parser(MAX_INTEGER), default=UNCHANGED, help="Classify requests per minute.")
     limits.set_defaults(handler=run_limits)
 
 
-def _limit_value(text: str) -> int | None:
-    if text == DEFAULT:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or {DEFAULT!r}, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {value}")
-    return value
+def _limit_parser(maximum: int) -> Callable[[str], int | None]:
+    """Return an argparse type for a limit stored in a column whose largest value is `maximum`."""
+
+    def parse(text: str) -> int | None:
+        if text == DEFAULT:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number or {DEFAULT!r}, got {text!r}") from None
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected 0 (no limit) to {maximum}, got {value}")
+        return value
+
+    return parse
 
 
 def run_list(_args: argparse.Namespace) -> int:

@@ -237,8 +237,13 @@ class FlypClient:
         return cast(Classification, self._request("POST", f"/v1/models/{model_id}/classify", files=files, data=form))
 
     def download_model(self, model_id: str, destination: str | Path) -> Path:
-        """Save the model's checkpoint zip (weights, metadata, class embeddings) to `destination`."""
+        """Save the model's checkpoint zip (weights, metadata, class embeddings) to `destination`.
+
+        An existing directory as `destination` receives MODEL_ID.zip. Returns the saved file's path.
+        """
         target = Path(destination)
+        if target.is_dir():
+            target = target / f"{model_id}.zip"
         partial = target.with_name(target.name + ".partial")
         with self._http.stream("GET", f"/v1/models/{model_id}/download", timeout=None) as response:
             if response.status_code >= 400:
@@ -248,10 +253,10 @@ class FlypClient:
                 with open(partial, "wb") as handle:
                     for chunk in response.iter_bytes():
                         handle.write(chunk)
+                partial.replace(target)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
-        partial.replace(target)
         return target
 
     def delete_model(self, model_id: str) -> ModelDeleted:

@@ -40,6 +40,9 @@ MAX_LABELS = 1000
 MAX_LABEL_LENGTH = 200
 # Label heads kept per classifier; each is (labels, D) floats, a few KiB for small label sets.
 LABEL_HEAD_CACHE_SIZE = 64
+# Zero-shot labels times templates per request. Every caption goes through the text tower, so the
+# product bounds a request's text work: MAX_LABELS labels with the 80 openai_imagenet templates fit.
+MAX_ZERO_SHOT_CAPTIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,14 @@ class Classifier:
             return self.default_head
         check_labels(labels)
         resolved_templates = resolve_templates(templates, param="templates") if templates is not None else self.templates
+        zero_shot_labels = sum(self._trained_row(label) is None for label in labels)
+        if zero_shot_labels * len(resolved_templates) > MAX_ZERO_SHOT_CAPTIONS:
+            raise InvalidRequestError(
+                "too_many_captions",
+                f"{zero_shot_labels} zero-shot labels times {len(resolved_templates)} templates is more than {MAX_ZERO_SHOT_CAPTIONS} captions;"
+                " send fewer labels or fewer templates.",
+                param="templates",
+            )
         key = (tuple(labels), tuple(resolved_templates))
         with self._label_lock:
             cached = self._label_heads.get(key)

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,13 +15,13 @@ from api.limits import TOO_MANY_REQUESTS, ActiveJobsLimit
 from api.routes.datasets import require_dataset
 from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.jobs import JobCreate, JobPublic
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, InvalidRequestError, NotFoundError
 from core.ids import new_id
 from core.settings import Settings
 from core.store import idempotency
 from core.store import jobs as job_store
 from core.store.queries import get_owned, list_page
-from core.store.tables import SUCCEEDED, Job, Model
+from core.store.tables import MODEL_DELETING, SUCCEEDED, Job, Model
 from core.training import resolve_hyperparameters
 from core.training.artifacts import REPORT_FILE
 
@@ -112,7 +111,8 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
         job_in.hyperparameters, method=job_in.method, num_train_images=num_train_images, num_classes=len(dataset.classes)
     )
 
-    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id)
+    class_names = {entry["name"] for entry in dataset.classes}
+    eval_dataset_ids = _require_eval_datasets(session, job_in.eval_dataset_ids, tenant_id, class_names)
 
     model_id = new_id("model")
     return job_store.create_job(
@@ -131,14 +131,27 @@ def _insert_job(session: Session, settings: Settings, job_in: JobCreate, tenant_
     )
 
 
-def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None) -> list[str]:
-    """Return the ids without repeats, after checking that each is one of the tenant's ready datasets."""
+def _require_eval_datasets(session: Session, dataset_ids: list[str], tenant_id: str | None, class_names: set[str]) -> list[str]:
+    """Return the ids without repeats, after checking that each is a ready dataset of the tenant.
+
+    Each must also share a class name with the training dataset (`class_names`), because the
+    worker evaluates only the images of shared classes and fails the job when there are none.
+    """
     unique_ids = list(dict.fromkeys(dataset_ids))
-    for index, dataset_id in enumerate(unique_ids):
+    # Errors name the first position in the request's list, not the position among unique ids.
+    for dataset_id in unique_ids:
+        index = dataset_ids.index(dataset_id)
         dataset = require_dataset(session, dataset_id, tenant_id, param=f"eval_dataset_ids[{index}]")
         if dataset.status != "ready":
             raise ConflictError(
                 "dataset_not_ready", f"Dataset {dataset.id} is {dataset.status}; evaluation needs a ready dataset.", param=f"eval_dataset_ids[{index}]"
+            )
+        if not class_names & {entry["name"] for entry in dataset.classes}:
+            raise InvalidRequestError(
+                "eval_dataset_no_shared_classes",
+                f"Dataset {dataset.id} has no class named like a class of the training dataset ({', '.join(sorted(class_names))}); "
+                "evaluation matches images to classes by folder name.",
+                param=f"eval_dataset_ids[{index}]",
             )
     return unique_ids
 
@@ -194,31 +207,43 @@ def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobPub
 
 @router.get(
     "/{job_id}/report.png",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "The training report plot."}},
 )
-def get_job_report(job_id: str, session: SessionDep, tenant_id: TenantDep) -> FileResponse:
+def get_job_report(job_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
     """Return the report plot of a succeeded job: loss and accuracy per epoch, WiSE-FT curve, confusion matrix.
 
-    A job that has not succeeded has no report yet, which is a 409.
+    A job that has not succeeded has no report yet, which is a 409. The report is stored with
+    the job's model, so once that model is deleted the report is a 404.
     """
     job = require_job(session, job_id, tenant_id)
-    report_path = _report_path(session, job)
-    if report_path is None:
+    if job.status != SUCCEEDED or job.model_id is None:
         raise ConflictError(
             "report_not_ready",
             f"Job {job_id} has no report: its status is {job.status}, and the report is written only when a job succeeds.",
             param="job_id",
         )
-    return FileResponse(report_path, media_type="image/png", filename=f"{job_id}-report.png", content_disposition_type="inline")
+
+    # Read at once, not streamed from the path, so a model deleted meanwhile is a 404 rather than a failed response.
+    content = _read_report(session, job.model_id)
+    if content is None:
+        raise NotFoundError(
+            "report_not_found",
+            f"Job {job_id} has no report any more: it was stored with model {job.model_id}, which has been deleted.",
+            param="job_id",
+        )
+    headers = {"Content-Disposition": f'inline; filename="{job_id}-report.png"'}
+    return Response(content, media_type="image/png", headers=headers)
 
 
-def _report_path(session: Session, job: Job) -> Path | None:
-    if job.status != SUCCEEDED or job.model_id is None:
+def _read_report(session: Session, model_id: str) -> bytes | None:
+    model = session.get(Model, model_id)
+    if model is None or model.status == MODEL_DELETING:
         return None
-    model = session.get(Model, job.model_id)
-    path = Path(model.storage_dir) / REPORT_FILE if model is not None else None
-    return path if path is not None and path.is_file() else None
+    try:
+        return (Path(model.storage_dir) / REPORT_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def require_job(session: Session, job_id: str, tenant_id: str | None) -> Job:

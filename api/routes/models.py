@@ -18,7 +18,7 @@ from api.schemas.common import ERROR_RESPONSES, ListPublic
 from api.schemas.models import ModelDeleted, ModelPublic
 from api.served_models import base_to_public, find_public_model, lookup_served_model, offered_base_models, require_model, row_to_public
 from api.serving import Serving
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, InvalidRequestError, NotFoundError
 from core.models.base_models import is_base_model_id
 from core.store.db import Database
 from core.store.models import delete_model_row, mark_model_deleting
@@ -53,7 +53,9 @@ def list_models(
         bases = [base_to_public(ref) for ref in offered_base_models(settings)]
         if after is not None and is_base_model_id(after):
             ids = [base.id for base in bases]
-            bases = bases[ids.index(after) + 1 :] if after in ids else []
+            if after not in ids:
+                raise InvalidRequestError("invalid_cursor", f"'after' names no offered base model id: {after!r}", param="after")
+            bases = bases[ids.index(after) + 1 :]
         room = limit - len(data)
         data.extend(bases[:room])
         has_more = len(bases) > room

@@ -42,6 +42,8 @@ class ClassifyResponse(BaseModel):
 
 
 class ImageIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
     data: str = Field(description="The image file's bytes in base64; a data URL (data:image/png;base64,...) also works.")
     filename: str | None = Field(None, max_length=255, description="Echoed back in the result.")
 

@@ -38,3 +38,35 @@ def test_nul_in_dataset_name_422(auth_stack: Stack, tiny_zip: Path) -> None:
             response = fresh.post("/v1/datasets", files={"file": ("tiny.zip", handle, "application/zip")}, data={"name": "a\x00b"})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_value"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/models?after=model_%00"),
+        ("GET", "/v1/models/model_%00/download"),
+        ("DELETE", "/v1/models/model_%00"),
+        ("GET", "/v1/jobs/job_%00/report.png"),
+        ("GET", "/v1/jobs/job_%00/events"),
+        ("POST", "/v1/jobs/job_%00/cancel"),
+    ],
+)
+def test_nul_in_model_and_job_paths_4xx(client: httpx.Client, method: str, path: str) -> None:
+    response = client.request(method, path)
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_nul_in_classify_model_id_4xx(client: httpx.Client) -> None:
+    response = client.post("/v1/models/model_%00/classify", json={"images": ["aGVsbG8="]})
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_nul_in_eval_dataset_id_4xx(auth_stack: Stack, tiny_zip: Path) -> None:
+    # A tenant of its own, so the stored-bytes limit cannot reject the upload first.
+    with tenant_client(auth_stack, insert_key(auth_stack, new_tenant_name())) as fresh:
+        dataset = upload(fresh, tiny_zip)
+        assert dataset.status_code == 201, dataset.text
+        body = {"dataset_id": dataset.json()["id"], "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": ["ds_\x00"]}
+        response = fresh.post("/v1/jobs", json=body)
+
+    assert 400 <= response.status_code < 500, response.text

@@ -131,6 +131,21 @@ def test_invalid_limit_value_is_usage_error(auth_stack: Stack, value: str) -> No
     assert "--max-active-jobs" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-active-jobs", "2147483648"), ("--classify-per-minute", "2147483648"), ("--max-stored-bytes", "9223372036854775808")],
+)
+def test_limit_above_column_range_is_usage_error(auth_stack: Stack, option: str, value: str) -> None:
+    tenant = new_tenant_name()
+    insert_key(auth_stack, tenant)
+
+    result = flyp_command(["tenants", "limits", tenant, option, value], auth_stack.environment)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert option in result.stderr
+
+
 def test_tenants_list_shows_limits(auth_stack: Stack) -> None:
     tenant = new_tenant_name()
     insert_key(auth_stack, tenant)

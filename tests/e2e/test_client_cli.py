@@ -90,6 +90,17 @@ def test_cli_models_download_and_delete(stack: Stack, tmp_path: Path) -> None:
         assert any(name.endswith(".safetensors") for name in opened.namelist())
     assert not target.with_name("model.zip.partial").exists()
 
+    into_directory = flyp_command(["models", "download", model_id, "--output", str(tmp_path), "--url", stack.base_url], stack.environment)
+    assert into_directory.returncode == 0, into_directory.stderr
+    assert zipfile.is_zipfile(tmp_path / f"{model_id}.zip")
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}.partial"))
+
+    unwritable = tmp_path / "missing-directory" / "model.zip"
+    failed = flyp_command(["models", "download", model_id, "--output", str(unwritable), "--url", stack.base_url], stack.environment)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert str(unwritable) in failed.stderr
+
     assert flyp_json(stack, ["models", "delete", model_id])["deleted"] is True
     gone = flyp_command(["models", "get", model_id, "--url", stack.base_url], stack.environment)
     assert gone.returncode == 1
@@ -100,6 +111,18 @@ def test_cli_unknown_job_exit_1(stack: Stack) -> None:
     result = flyp_command(["jobs", "get", "job_missing", "--url", stack.base_url], stack.environment)
     assert result.returncode == 1
     assert "404 job_not_found" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["missing.png", "a-directory"])
+def test_cli_classify_unreadable_image_exit_1(stack: Stack, tmp_path: Path, name: str) -> None:
+    (tmp_path / "a-directory").mkdir()
+    path = tmp_path / name
+
+    result = flyp_command(["classify", "base:flyp-tiny:random", str(path), "--label", "ants", "--url", stack.base_url], stack.environment)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert str(path) in result.stderr
 
 
 def test_health_commands(stack: Stack) -> None:

@@ -10,7 +10,7 @@ import pytest
 from client import FlypClient
 from tests.data import build_zip
 from tests.stack import Stack, embedded_stack
-from tests.tenant_helpers import flyp_command
+from tests.tenant_helpers import build_tiny_zip, flyp_command
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +77,13 @@ def test_report_png_of_failed_job_409(service: Stack, dataset_id: str, tmp_path:
     assert response.json()["error"]["code"] == "report_not_ready"
     assert response.json()["error"]["param"] == "job_id"
 
+    model = next(model for model in service.client.get("/v1/models", params={"limit": 100}).json()["data"] if model["job_id"] == job["id"])
+    classified = service.client.post(f"/v1/models/{model['id']}/classify", json={"images": ["aGVsbG8="]})
+    assert classified.status_code == 409
+    assert classified.json()["error"]["code"] == "model_not_ready"
+    assert "yet" not in classified.json()["error"]["message"]
+    assert "failed" in classified.json()["error"]["message"]
+
 
 def test_eval_datasets_reported_for_every_alpha(service: Stack, dataset_id: str) -> None:
     job = start_job(service, dataset_id, {"architecture": "flyp-tiny"}, eval_dataset_ids=[dataset_id])
@@ -101,3 +108,39 @@ def test_report_png_of_unknown_job_404(service: Stack) -> None:
     response = service.client.get("/v1/jobs/job_missing/report.png")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "job_not_found"
+
+
+def test_eval_dataset_error_names_request_index(service: Stack, dataset_id: str) -> None:
+    body = {"dataset_id": dataset_id, "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": [dataset_id, dataset_id, "ds_missing"]}
+
+    response = service.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["param"] == "eval_dataset_ids[2]"
+
+
+def test_report_png_after_model_deleted_404(service: Stack, dataset_id: str) -> None:
+    job = start_job(service, dataset_id, {"architecture": "flyp-tiny"})
+    assert job["status"] == "succeeded", f"{job}\n{service.logs()}"
+    assert service.client.delete(f"/v1/models/{job['model_id']}").status_code == 200
+
+    response = service.client.get(f"/v1/jobs/{job['id']}/report.png")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "report_not_found"
+    assert job["model_id"] in response.json()["error"]["message"]
+
+
+def test_eval_dataset_without_shared_classes_422(service: Stack, dataset_id: str, tmp_path: Path) -> None:
+    archive = build_tiny_zip(tmp_path / "cats-dogs.zip")
+    with open(archive, "rb") as handle:
+        uploaded = service.client.post("/v1/datasets", files={"file": ("cats-dogs.zip", handle, "application/zip")}, data={"name": "cats-dogs"})
+    assert uploaded.status_code == 201, uploaded.text
+    other_id = uploaded.json()["id"]
+    body = {"dataset_id": dataset_id, "model": {"architecture": "flyp-tiny"}, "eval_dataset_ids": [dataset_id, other_id]}
+
+    response = service.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "eval_dataset_no_shared_classes"
+    assert response.json()["error"]["param"] == "eval_dataset_ids[1]"

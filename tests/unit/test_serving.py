@@ -190,3 +190,65 @@ def test_parse_base_models_setting() -> None:
     parsed = parse_base_models("flyp-tiny:random, ViT-B-32:openai,,flyp-small")
     assert parsed == [BaseModelRef("flyp-tiny", None), BaseModelRef("ViT-B-32", "openai"), BaseModelRef("flyp-small", None)]
     assert parsed[1].id == "base:ViT-B-32:openai"
+
+
+def test_prepare_keeps_one_decoded_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request of many large images must not hold all of them decoded at once."""
+    import gc
+    import weakref
+
+    import api.serving
+    from api.classify_request import ClassifyInput
+    from api.serving import Serving
+    from core.settings import Settings
+
+    decoded: list[weakref.ref] = []
+    alive_at_decode: list[int] = []
+
+    def tracking_decode(payload: bytes, *, max_pixels: int) -> Image.Image:
+        gc.collect()
+        alive_at_decode.append(sum(reference() is not None for reference in decoded))
+        image = Image.new("RGB", (96, 80), "green")
+        decoded.append(weakref.ref(image))
+        return image
+
+    monkeypatch.setattr(api.serving, "decode_image", tracking_decode)
+    classifier = Classifier.from_base("flyp-tiny", None)
+    classify_in = ClassifyInput([b"x"] * 4, [None] * 4, top_k=1, labels=["ants"], templates=["a {}."], image_param="images")
+
+    _, pixels = Serving(Settings())._prepare(classifier, classify_in)
+
+    assert pixels.shape[0] == 4
+    assert alive_at_decode == [0, 0, 0, 0]
+
+
+def test_label_head_rejects_too_many_captions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1000 zero-shot labels times 1000 templates is a million captions: reject before encoding any."""
+
+    def fail_build(self: Classifier, labels: list[str], templates: list[str]) -> None:
+        raise AssertionError(f"encoded {len(labels) * len(templates)} captions")
+
+    monkeypatch.setattr(Classifier, "_build_label_head", fail_build)
+    classifier = Classifier.from_base("flyp-tiny", None)
+    labels = [f"label {index}" for index in range(1000)]
+    templates = [f"a photo number {index} of a {{}}." for index in range(1000)]
+
+    with pytest.raises(InvalidRequestError) as raised:
+        classifier.label_head(labels, templates)
+
+    assert raised.value.code == "too_many_captions"
+    assert raised.value.param == "templates"
+
+
+def test_cache_failed_load_leaves_no_lock() -> None:
+    cache = ModelCache(max_bytes=1 << 30, max_models=4)
+
+    def failing_load() -> Classifier:
+        raise FileNotFoundError("weights missing")
+
+    for _ in range(3):
+        with pytest.raises(FileNotFoundError):
+            cache.get("model_broken", failing_load)
+
+    assert "model_broken" not in cache
+    assert cache._load_locks == {}
