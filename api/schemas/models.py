@@ -54,7 +54,8 @@ class ClassifyRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     images: list[ImageIn | str] = Field(min_length=1, description="Images as objects with base64 `data`, or as base64 strings.")
-    top_k: int = Field(5, ge=1, le=1000, description="Labels returned per image, best first.")
+    # Strict, so that JSON true is rejected instead of read as 1.
+    top_k: int = Field(5, ge=1, le=1000, strict=True, description="Labels returned per image, best first.")
     labels: list[str] | None = Field(
         None, description="Labels to choose from instead of the model's classes; labels the model was not trained on are zero-shot."
     )

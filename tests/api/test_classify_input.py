@@ -63,6 +63,16 @@ def test_image_object_extra_field_422(stack: Stack, png_bytes: bytes) -> None:
     assert "mime" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("top_k", [True, "3", 2.0])
+def test_json_top_k_must_be_integer(stack: Stack, png_bytes: bytes, top_k: object) -> None:
+    image = {"data": base64.b64encode(png_bytes).decode()}
+
+    response = stack.client.post(BASE_MODEL, json={"images": [image], "labels": LABELS, "top_k": top_k})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == "top_k"
+
+
 def test_models_unknown_base_cursor_422(stack: Stack) -> None:
     response = stack.client.get("/v1/models", params={"after": "base:no-such-architecture:random"})
 
