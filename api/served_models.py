@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,9 @@ from core.settings import Settings
 from core.store.db import Database
 from core.store.queries import get_owned
 from core.store.tables import MODEL_DELETING, MODEL_PENDING, MODEL_READY, Model
+from core.training.artifacts import METADATA_FILE
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,7 +105,21 @@ def find_served_model(session: Session, settings: Settings, model_id: str, tenan
             param="model_id",
         )
     storage_dir = Path(model.storage_dir)
-    return ServedModel(row_to_public(model), lambda: Classifier.load(storage_dir, device=settings.device), storage_dir)
+    return ServedModel(row_to_public(model), lambda: load_stored_model(model_id, storage_dir, device=settings.device), storage_dir)
+
+
+def load_stored_model(model_id: str, storage_dir: Path, *, device: str) -> Classifier:
+    """Load a finished model's directory; a directory removed meanwhile is a 404, not a 500.
+
+    Another API process can delete the model between this request's lookup and its load.
+    """
+    try:
+        return Classifier.load(storage_dir, device=device)
+    except Exception:
+        if (storage_dir / METADATA_FILE).is_file():
+            raise
+        logger.info("model.load.files_gone model_id=%s dir=%s", model_id, storage_dir)
+        raise NotFoundError("model_not_found", f"Model {model_id} was deleted while this request was loading it.", param="model_id") from None
 
 
 def _require_base(settings: Settings, model_id: str) -> BaseModelRef:

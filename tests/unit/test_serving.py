@@ -252,3 +252,27 @@ def test_cache_failed_load_leaves_no_lock() -> None:
 
     assert "model_broken" not in cache
     assert cache._load_locks == {}
+
+
+def test_load_of_removed_model_dir_is_404(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from api.served_models import load_stored_model
+    from core.errors import NotFoundError
+
+    with pytest.raises(NotFoundError) as raised:
+        load_stored_model("model_gone", tmp_path / "model_gone", device="cpu")
+
+    assert raised.value.code == "model_not_found"
+    assert "was deleted" in raised.value.message
+
+
+def test_load_of_broken_model_dir_still_raises(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from api.served_models import load_stored_model
+    from core.errors import NotFoundError
+    from core.training.artifacts import METADATA_FILE
+
+    (tmp_path / METADATA_FILE).write_text("{not json", encoding="utf-8")
+
+    with pytest.raises(Exception) as raised:
+        load_stored_model("model_broken", tmp_path, device="cpu")
+
+    assert not isinstance(raised.value, NotFoundError)
