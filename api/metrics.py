@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.model_cache import ModelCache
+from api.recent import RecentValue
 from core.store.db import Database
 from core.store.models import jobs_by_status
 
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 # Request latencies from a few milliseconds (health checks) to tens of seconds (uploads).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Seconds the job counts of /metrics are reused; Prometheus scrapes are usually 15 s or more apart.
+JOB_COUNT_SECONDS = 5.0
 # Clients choose the method token freely. Any other method is counted as "other", because a
 # label per token would let a client create any number of time series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -35,19 +38,23 @@ class ServiceCollector(Collector):
     def __init__(self, database: Database, cache: ModelCache) -> None:
         self.database = database
         self.cache = cache
+        # The job counts are read at most once per interval, however often /metrics is called.
+        self._job_counts = RecentValue(self._read_job_counts, JOB_COUNT_SECONDS)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._cache_metrics()
         jobs = GaugeMetricFamily("flyp_jobs", "Jobs in each state, over all tenants.", labels=["state"])
-        try:
-            with self.database.session() as session:
-                counts = jobs_by_status(session)
-        except SQLAlchemyError as error:
-            logger.warning("metrics.jobs_unavailable error=%s", error)
-            counts = {}
-        for state, count in sorted(counts.items()):
+        for state, count in sorted(self._job_counts.get().items()):
             jobs.add_metric([state], count)
         yield jobs
+
+    def _read_job_counts(self) -> dict[str, int]:
+        try:
+            with self.database.session() as session:
+                return jobs_by_status(session)
+        except SQLAlchemyError as error:
+            logger.warning("metrics.jobs_unavailable error=%s", error)
+            return {}
 
     def _cache_metrics(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         cache = self.cache

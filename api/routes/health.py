@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import DatabaseDep, DispatcherDep
+from api.recent import RecentValue
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -19,10 +20,21 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# Seconds a /readyz result is reused, so a flood of probes opens at most one database and
+# one broker connection per interval.
+READY_CHECK_SECONDS = 1.0
+
+
 @router.get("/readyz")
-def readyz(database: DatabaseDep, dispatcher: DispatcherDep) -> JSONResponse:
-    """Report whether the database and the message broker are reachable."""
-    checks = {"database": _check_database(database), "broker": _check_broker(dispatcher)}
+def readyz(request: Request, database: DatabaseDep, dispatcher: DispatcherDep) -> JSONResponse:
+    """Report whether the database and the message broker are reachable, checked at most once a second."""
+    recent = getattr(request.app.state, "ready_checks", None)
+    if recent is None:
+        recent = RecentValue(
+            lambda: {"database": _check_database(database), "broker": _check_broker(dispatcher)}, READY_CHECK_SECONDS
+        )
+        request.app.state.ready_checks = recent
+    checks = dict(recent.get())
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(status_code=200 if ready else 503, content={"status": "ok" if ready else "unavailable", "checks": checks})
 

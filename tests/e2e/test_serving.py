@@ -19,6 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from api.metrics import JOB_COUNT_SECONDS
 from core.images import decode_image
 from tests.data import CLASSES, photos
 from tests.e2e.flows import classify, create_job, upload_dataset
@@ -225,8 +226,13 @@ def test_metrics_count_requests_by_endpoint(stack: Stack, model_id: str) -> None
     text = stack.client.get("/metrics").text
     assert 'flyp_http_requests_total{endpoint="/v1/models/{model_id}/classify",method="POST",status="200"}' in text
     assert "flyp_http_request_duration_seconds_bucket" in text
-    assert re.search(r'^flyp_jobs\{state="succeeded"\} [1-9]', text, flags=re.MULTILINE)
     assert model_id not in text
+    # Job counts are reused for JOB_COUNT_SECONDS, so an earlier scrape may predate the model's job.
+    deadline = time.monotonic() + JOB_COUNT_SECONDS + 5
+    while not re.search(r'^flyp_jobs\{state="succeeded"\} [1-9]', text, flags=re.MULTILINE):
+        assert time.monotonic() < deadline, f"no succeeded job in /metrics:\n{text}"
+        time.sleep(0.5)
+        text = stack.client.get("/metrics").text
 
 
 def test_delete_waits_for_in_flight_then_removes(stack: Stack, tmp_path: Path) -> None:
