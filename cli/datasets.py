@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.remote import add_connection_options, connect, handle_errors, print_json
+from cli.remote import add_connection_options, add_page_options, connect, handle_errors, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     get.set_defaults(handler=handle_errors(run_get))
 
     listing = actions.add_parser("list", help="Print a page of datasets, newest first.")
-    listing.add_argument("--limit", type=int, default=20, help="Datasets per page, 1 to 100; default 20.")
-    listing.add_argument("--after", help="Id of the last dataset of the previous page.")
+    add_page_options(listing, "dataset")
     add_connection_options(listing)
     listing.set_defaults(handler=handle_errors(run_list))
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.remote import add_connection_options, connect, handle_errors, print_json
+from cli.remote import add_connection_options, add_page_options, connect, handle_errors, print_json
 from client import FlypClient, Job
 
 if TYPE_CHECKING:
@@ -53,8 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=handle_errors(run_report))
 
     listing = actions.add_parser("list", help="Print a page of jobs, newest first.")
-    listing.add_argument("--limit", type=int, default=20, help="Jobs per page, 1 to 100; default 20.")
-    listing.add_argument("--after", help="Id of the last job of the previous page.")
+    add_page_options(listing, "job")
     add_connection_options(listing)
     listing.set_defaults(handler=handle_errors(run_list))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.remote import add_connection_options, connect, handle_errors, print_json
+from cli.remote import add_connection_options, add_page_options, connect, handle_errors, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="Print a page of models: your finetuned ones first, then the base models.")
-    listing.add_argument("--limit", type=int, default=20, help="Models per page, 1 to 100; default 20.")
-    listing.add_argument("--after", help="Id of the last model of the previous page.")
+    add_page_options(listing, "model")
     add_connection_options(listing)
     listing.set_defaults(handler=handle_errors(run_list))
 

@@ -21,6 +21,12 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tenant", help="Tenant to act as; only the admin key needs it (sent as the Flyp-Tenant header).")
 
 
+def add_page_options(parser: argparse.ArgumentParser, noun: str) -> None:
+    """Add --limit and --after, the cursor pagination of every list endpoint, for `noun`s."""
+    parser.add_argument("--limit", type=int, default=20, help=f"{noun.capitalize()}s per page, 1 to 100; default 20.")
+    parser.add_argument("--after", help=f"Id of the last {noun} of the previous page.")
+
+
 def connect(args: argparse.Namespace) -> FlypClient:
     return FlypClient(args.url, args.api_key, tenant=args.tenant)
 
