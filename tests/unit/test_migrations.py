@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import inspect
 
+from core.store.db import make_engine
 from core.store.migrate import downgrade, upgrade
 from core.store.tables import Base
 from tests.conftest import temporary_postgres_database
@@ -23,7 +24,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def _columns(url: str) -> dict[str, set[str]]:
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = make_engine(url)
     try:
         inspector = inspect(engine)
         return {table: {column["name"] for column in inspector.get_columns(table)} for table in inspector.get_table_names()}
