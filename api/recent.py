@@ -1,4 +1,4 @@
-"""A value recomputed at most once per interval, for endpoints that anyone may call often."""
+"""A value recomputed at most once per interval (per process), for endpoints that anyone may call often."""
 
 from __future__ import annotations
 

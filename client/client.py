@@ -185,19 +185,19 @@ class FlypClient:
     def _follow_stream(self, job_id: str, stream: Iterator[tuple[str, Any]]) -> Iterator[JobUpdate]:
         # Events of a job that has already ended are held back until the stream's `end`
         # message, so only the last update is terminal and it carries every remaining event.
-        held: list[Event] = []
+        held_events: list[Event] = []
         for name, data in stream:
             if name == "end":
                 break
             if not (isinstance(data, dict) and "message" in data):
                 continue
-            held.append(cast(Event, data))
+            held_events.append(cast(Event, data))
             job = self.get_job(job_id)
             if job["status"] not in TERMINAL_STATUSES:
-                yield JobUpdate(job, held)
-                held = []
+                yield JobUpdate(job, held_events)
+                held_events = []
         # The stream ended or the server closed it, so the job record shows where the job is.
-        yield JobUpdate(self.get_job(job_id), held)
+        yield JobUpdate(self.get_job(job_id), held_events)
 
     def wait(self, job_id: str, *, poll_interval: float = 1.0) -> Job:
         """Block until the job ends and return it."""

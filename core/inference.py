@@ -47,7 +47,7 @@ MAX_ZERO_SHOT_CAPTIONS = 100_000
 
 @dataclass(frozen=True)
 class LabelHead:
-    """The head for one label list: `zero_shot[i]` says label i was not trained."""
+    """The head for one label list: `zero_shot[i]` is True when label i was not trained."""
 
     labels: tuple[str, ...]
     zero_shot: tuple[bool, ...]

@@ -9,7 +9,8 @@ Every `FLYP_REAPER_INTERVAL` seconds it
   because a message can be lost (the broker was down at submit time, Redis restarted
   without persistence, the filesystem queue was deleted);
 - sends the ingest message again for each processing dataset whose row no worker has touched
-  for `FLYP_REDISPATCH_AFTER` seconds (a worker that ingests touches it every few seconds);
+  for `FLYP_REDISPATCH_AFTER` seconds (a worker that ingests touches it every
+  quarter of that interval, and at least once a minute);
 - removes the work and model directories that failed or cancelled jobs left behind.
 
 Several workers each run a reaper; every change is a conditional UPDATE, so at most one of

@@ -27,7 +27,7 @@ READY_CHECK_SECONDS = 1.0
 
 @router.get("/readyz")
 def readyz(request: Request, database: DatabaseDep, dispatcher: DispatcherDep) -> JSONResponse:
-    """Report whether the database and the message broker are reachable, checked at most once a second."""
+    """Report whether the database and the message broker are reachable, checked at most once a second per process."""
     recent = getattr(request.app.state, "ready_checks", None)
     if recent is None:
         recent = RecentValue(

@@ -66,10 +66,10 @@ def write_config(path: Path, ids: dict[str, str]) -> Path:
     lines += ["", "[parameters]"]
     lines += [f'"path.{name}" = {{ dictionary = "{name}", probability = 0.5 }}' for name in ids]
     lines += ['"body.dataset_id" = { dictionary = "dataset_id", probability = 0.5 }']
-    # A multipart form carries every value as text, so the "invalid" values schemathesis 4.32.5
-    # makes for the upload forms (the boolean false for `name`, an empty array for
-    # `display_names`) arrive as the valid text "false" and as no field at all. The server is
-    # right to accept them, so the negative-data check cannot judge these two operations.
+    # A multipart form carries every value as text. So the "invalid" values that schemathesis
+    # 4.32.5 makes for the upload forms arrive as valid input: the boolean false for `name` as
+    # the text "false", an empty `display_names` array as no field at all. The server is right
+    # to accept them, so the negative-data check cannot judge these two operations.
     lines += ["", "[[operations]]", 'include-path-regex = "^/v1/datasets(/validate)?$"', 'include-method = "POST"']
     lines += ["checks.negative_data_rejection.enabled = false"]
     path.write_text("\n".join(lines) + "\n")

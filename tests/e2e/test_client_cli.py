@@ -102,9 +102,9 @@ def test_cli_models_download_and_delete(stack: Stack, tmp_path: Path) -> None:
     assert str(unwritable) in failed.stderr
 
     assert flyp_json(stack, ["models", "delete", model_id])["deleted"] is True
-    gone = flyp_command(["models", "get", model_id, "--url", stack.base_url], stack.environment)
-    assert gone.returncode == 1
-    assert "model_not_found" in gone.stderr
+    after_delete = flyp_command(["models", "get", model_id, "--url", stack.base_url], stack.environment)
+    assert after_delete.returncode == 1
+    assert "model_not_found" in after_delete.stderr
 
 
 def test_cli_unknown_job_exit_1(stack: Stack) -> None:
